@@ -1,0 +1,52 @@
+"""Time, injected.
+
+Two notions of time: the wall clock (``now``, timezone-aware UTC, for event and
+audit timestamps) and the *business date* (the bank's date, the date on which
+interest and due dates are reckoned). They differ around midnight and while the
+close of business runs, so services never call ``date.today()`` themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current instant, timezone-aware UTC."""
+
+    def business_date(self) -> date:
+        """The bank's current business date."""
+
+
+class SystemClock:
+    """Wall time; the business date is the calendar date in Beijing time."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def business_date(self) -> date:
+        return self.now().astimezone(BUSINESS_TZ).date()
+
+
+@dataclass
+class FixedClock:
+    """A clock that tests (and simulations) move by hand."""
+
+    current_date: date
+    current_time: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+    def now(self) -> datetime:
+        return self.current_time
+
+    def business_date(self) -> date:
+        return self.current_date
+
+    def advance(self, days: int = 1) -> None:
+        self.current_date += timedelta(days=days)
+        self.current_time += timedelta(days=days)

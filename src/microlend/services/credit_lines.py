@@ -1,0 +1,118 @@
+"""Granting and managing credit lines; every change leaves an event behind."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from microlend.clock import Clock
+from microlend.errors import BusinessRuleError, ConflictError, ValidationError
+from microlend.lending.credit_lines import CreditLine, LineEvent, LineEventKind, LineStatus
+from microlend.lending.pricing import annualized_rates, check_apr_cap
+from microlend.lending.products import LoanProduct
+from microlend.lending.schedule import build_schedule
+from microlend.services.common import require
+from microlend.store.uow import UnitOfWork
+
+
+# A 31 January start has the short February period, where the IRR rate of a
+# daily-rate loan is highest; line pricing checks use it as the worst case.
+_WORST_START = date(2025, 1, 31)
+
+
+def check_line_price(product: LoanProduct, daily_rate: Decimal) -> None:
+    """The line's daily rate must be in the product range and, at every term, within the cap."""
+    product.check_daily_rate(daily_rate)
+    for term in product.terms:
+        for method in product.methods:
+            schedule = build_schedule(
+                principal=Decimal("10000"), daily_rate=daily_rate, term=term, start=_WORST_START,
+                method=method, monthly_fee_rate=product.monthly_fee_rate,
+            )
+            check_apr_cap(annualized_rates(schedule), product.apr_cap)
+
+
+def grant_line(
+    *, uow: UnitOfWork, clock: Clock, customer_id: int, product_code: str, limit: Decimal,
+    daily_rate: Decimal | None = None, actor: str, reason: str = "granted by operator",
+) -> CreditLine:
+    with uow:
+        customer = require(uow.customers.get(customer_id), "customer", customer_id, "customer_id")
+        product = require(uow.products.get(product_code), "product", product_code, "product_code")
+        if not product.active:
+            raise BusinessRuleError(f"product {product_code} is not active", code="product_inactive", field="product_code")
+        product.check_line_limit(limit)
+        rate = product.daily_rate_max if daily_rate is None else daily_rate
+        check_line_price(product, rate)
+        if any(line.status != LineStatus.CLOSED.value and line.product_code == product_code
+               for line in uow.lines.list_for_customer(customer_id)):
+            raise ConflictError("the customer already has an open line for this product", code="line_exists", field="customer_id")
+        if customer.status != "active":
+            raise BusinessRuleError("the customer is not active", code="customer_inactive", field="customer_id")
+        line = uow.lines.add(CreditLine(
+            customer_id=customer_id, product_code=product_code, limit=limit, daily_rate=rate,
+            opened_on=clock.business_date(),
+        ))
+        uow.lines.add_event(line.id, LineEvent(LineEventKind.GRANTED, None, limit, reason),
+                            actor=actor, business_date=clock.business_date(), at=clock.now())
+        uow.commit()
+        return line
+
+
+def _change(uow: UnitOfWork, clock: Clock, line_id: int, actor: str, action) -> CreditLine:
+    with uow:
+        line = require(uow.lines.get(line_id, for_update=True), "credit line", line_id, "line_id")
+        event = action(line, uow)
+        uow.lines.add_event(line.id, event, actor=actor, business_date=clock.business_date(), at=clock.now())
+        uow.commit()
+        return line
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise ValidationError("a reason of 1 to 500 characters is required", code="invalid_reason", field="reason")
+    return reason
+
+
+def freeze_line(*, uow: UnitOfWork, clock: Clock, line_id: int, reason: str, actor: str) -> CreditLine:
+    reason = _reason(reason)
+    return _change(uow, clock, line_id, actor, lambda line, _: line.freeze(reason))
+
+
+def unfreeze_line(*, uow: UnitOfWork, clock: Clock, line_id: int, reason: str, actor: str) -> CreditLine:
+    reason = _reason(reason)
+    return _change(uow, clock, line_id, actor, lambda line, _: line.unfreeze(reason))
+
+
+def change_limit(*, uow: UnitOfWork, clock: Clock, line_id: int, limit: Decimal, reason: str, actor: str) -> CreditLine:
+    reason = _reason(reason)
+
+    def action(line: CreditLine, u: UnitOfWork) -> LineEvent:
+        product = require(u.products.get(line.product_code), "product", line.product_code, "product_code")
+        return line.change_limit(limit, product, reason)
+
+    return _change(uow, clock, line_id, actor, action)
+
+
+def close_line(*, uow: UnitOfWork, clock: Clock, line_id: int, reason: str, actor: str) -> CreditLine:
+    reason = _reason(reason)
+    return _change(uow, clock, line_id, actor, lambda line, _: line.close(reason, clock.business_date()))
+
+
+def get_line(*, uow: UnitOfWork, line_id: int) -> CreditLine:
+    with uow:
+        return require(uow.lines.get(line_id), "credit line", line_id, "line_id")
+
+
+def line_history(*, uow: UnitOfWork, line_id: int) -> list[dict]:
+    with uow:
+        require(uow.lines.get(line_id), "credit line", line_id, "line_id")
+        return uow.lines.events(line_id)
+
+
+def lines_of_customer(*, uow: UnitOfWork, customer_id: int) -> list[CreditLine]:
+    with uow:
+        require(uow.customers.get(customer_id), "customer", customer_id, "customer_id")
+        return uow.lines.list_for_customer(customer_id)
+

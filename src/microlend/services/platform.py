@@ -1,0 +1,46 @@
+"""The wiring of one running platform: settings, database, clock, keys, adapters.
+
+Entry points (API, CLI, tests) build one ``Platform`` and hand its parts to
+the services; nothing else reaches for globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from microlend.adapters.payment_rail import PaymentRail, SimulatedRail
+from microlend.clock import Clock, SystemClock
+from microlend.config import Settings, get_settings
+from microlend.security.fields import FieldCipher
+from microlend.store.database import make_engine, make_session_factory
+from microlend.store.uow import UnitOfWork
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    cipher: FieldCipher
+    rail: PaymentRail
+    session_factory: object = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session_factory = make_session_factory(self.engine)
+
+    @classmethod
+    def build(cls, settings: Settings | None = None, *, clock: Clock | None = None,
+              rail: PaymentRail | None = None, engine: Engine | None = None) -> "Platform":
+        settings = settings or get_settings()
+        return cls(
+            settings=settings,
+            engine=engine or make_engine(settings.database_url),
+            clock=clock or SystemClock(),
+            cipher=FieldCipher.from_settings(settings),
+            rail=rail or SimulatedRail(),
+        )
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)  # type: ignore[arg-type]

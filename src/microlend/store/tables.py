@@ -1,0 +1,209 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations are the source of truth
+for existing databases; these definitions must match the latest migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, Boolean, CheckConstraint, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint,
+)
+
+from microlend.store.types import ExactDecimal, Money, UTCDateTime
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+products = Table(
+    "products", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+customers = Table(
+    "customers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(60), nullable=False),
+    Column("id_number_token", Text, nullable=False),
+    Column("id_number_hash", String(64), nullable=False, unique=True),
+    Column("id_number_masked", String(18), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("sex", String(6), nullable=False),
+    Column("province_code", String(2), nullable=False),
+    Column("phone_token", Text, nullable=False),
+    Column("phone_hash", String(64), nullable=False, index=True),
+    Column("phone_masked", String(11), nullable=False),
+    Column("card_token", Text),
+    Column("card_hash", String(64), index=True),
+    Column("card_masked", String(19)),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+credit_lines = Table(
+    "credit_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False, index=True),
+    Column("product_code", ForeignKey("products.code"), nullable=False),
+    Column("limit", Money, nullable=False),
+    Column("used", Money, nullable=False),
+    Column("daily_rate", ExactDecimal(12, 8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", String(500)),
+    Column("opened_on", Date, nullable=False),
+    Column("closed_on", Date),
+    CheckConstraint("used >= 0", name="used_not_negative"),
+    CheckConstraint('"limit" > 0', name="limit_positive"),
+)
+
+credit_line_events = Table(
+    "credit_line_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("credit_line_id", ForeignKey("credit_lines.id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("old_limit", Money),
+    Column("new_limit", Money),
+    Column("reason", String(500), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+drawdowns = Table(
+    "drawdowns", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("credit_line_id", ForeignKey("credit_lines.id"), nullable=False, index=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("term", Integer, nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("daily_rate", ExactDecimal(12, 8), nullable=False),
+    Column("purpose", String(200)),
+    Column("status", String(12), nullable=False, index=True),
+    Column("failure_code", String(64)),
+    Column("failure_message", String(500)),
+    Column("rail_reference", String(64)),
+    Column("loan_id", Integer),
+    Column("requested_on", Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+    Column("idempotency_scope", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
+    UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_drawdowns_idempotency"),
+)
+
+loans = Table(
+    "loans", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("drawdown_id", ForeignKey("drawdowns.id"), unique=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False, index=True),
+    Column("credit_line_id", ForeignKey("credit_lines.id"), nullable=False, index=True),
+    Column("product_code", ForeignKey("products.code"), nullable=False),
+    Column("principal", Money, nullable=False),
+    Column("daily_rate", ExactDecimal(12, 8), nullable=False),
+    Column("penalty_rate", ExactDecimal(12, 8), nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("term", Integer, nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("monthly_fee", Money, nullable=False),
+    Column("allocation_order", JSON, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("principal_prepaid", Money, nullable=False),
+    Column("penalty_exact", ExactDecimal(30, 12), nullable=False),
+    Column("penalty_through", Date),
+    Column("penalty_paid", Money, nullable=False),
+    Column("interest_recognized", Money, nullable=False),
+    Column("fee_recognized", Money, nullable=False),
+    Column("penalty_recognized", Money, nullable=False),
+    Column("closed_on", Date),
+)
+
+loan_installments = Table(
+    "loan_installments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("due_date", Date, nullable=False, index=True),
+    Column("principal", Money, nullable=False),
+    Column("interest", Money, nullable=False),
+    Column("fee", Money, nullable=False),
+    Column("accrual_start", Date, nullable=False),
+    Column("interest_settled", Money, nullable=False),
+    Column("principal_paid", Money, nullable=False),
+    Column("interest_paid", Money, nullable=False),
+    Column("fee_paid", Money, nullable=False),
+    UniqueConstraint("loan_id", "number", name="uq_loan_installments_loan_number"),
+)
+
+repayments = Table(
+    "repayments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("principal", Money, nullable=False),
+    Column("interest", Money, nullable=False),
+    Column("fee", Money, nullable=False),
+    Column("penalty", Money, nullable=False),
+    Column("prepaid_principal", Money, nullable=False),
+    Column("paid_off", Boolean, nullable=False),
+    Column("allocation", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("idempotency_scope", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
+    UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_repayments_idempotency"),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts", metadata,
+    Column("code", String(8), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("type", String(12), nullable=False),
+    Column("contra", Boolean, nullable=False),
+)
+
+journal_entries = Table(
+    "journal_entries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_date", Date, nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("reference", String(64), index=True),
+    Column("posted_at", UTCDateTime, nullable=False),
+)
+
+journal_lines = Table(
+    "journal_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_id", ForeignKey("journal_entries.id"), nullable=False, index=True),
+    Column("account_code", ForeignKey("ledger_accounts.code"), nullable=False),
+    Column("debit", Money, nullable=False),
+    Column("credit", Money, nullable=False),
+    Column("loan_id", Integer),
+    CheckConstraint("(debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0)", name="one_side"),
+    Index("ix_journal_lines_loan_account", "loan_id", "account_code"),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", String(24), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("customer_id", ForeignKey("customers.id")),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
