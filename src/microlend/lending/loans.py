@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import Enum
 
 from microlend.errors import BusinessRuleError, ConflictError, ValidationError
+from microlend.lending.pricing import annualized_rates
 from microlend.lending.products import Component, LoanProduct, RepaymentMethod
 from microlend.lending.schedule import Schedule, build_installments
 from microlend.money import ZERO, to_fen
@@ -81,6 +82,8 @@ class Loan:
     start_date: date
     monthly_fee: Decimal
     allocation_order: list[str]
+    #: The annualized rate (IRR method) disclosed in the contract.
+    apr: Decimal
     installments: list[LoanInstallment] = field(default_factory=list)
     status: str = LoanStatus.ACTIVE.value
     principal_prepaid: Decimal = ZERO
@@ -232,6 +235,7 @@ def new_loan(*, schedule: Schedule, product: LoanProduct, customer_id: int, cred
         penalty_rate=schedule.daily_rate * product.penalty_multiplier, grace_days=product.grace_days,
         term=term, method=schedule.method.value, start_date=schedule.start, monthly_fee=schedule.monthly_fee,
         allocation_order=[c.value for c in product.allocation_order],
+        apr=annualized_rates(schedule).apr,
         installments=[
             LoanInstallment(
                 number=row.number, period_start=row.period_start, due_date=row.due_date,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from microlend.errors import ConflictError, NotFoundError, ValidationError
-from microlend.money import is_whole_fen
+from microlend.money import FEN, is_whole_fen
 
 
 def require(obj, what: str, ident, field: str):
@@ -29,7 +29,7 @@ def check_amount(amount: Decimal, field: str = "amount") -> Decimal:
         raise ValidationError("amount must not have parts smaller than one fen (0.01)", code="invalid_amount", field=field)
     if amount >= Decimal("1e15"):
         raise ValidationError("amount is too large", code="invalid_amount", field=field)
-    return amount
+    return amount.quantize(FEN)
 
 
 def fingerprint(payload: dict) -> str:

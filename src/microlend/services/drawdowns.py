@@ -41,7 +41,7 @@ def request_drawdown(
     amount: Decimal, term: int, method: RepaymentMethod | None = None, purpose: str | None = None,
     idempotency_scope: str = "system", idempotency_key: str | None = None, request_fingerprint: str | None = None,
 ) -> Drawdown:
-    check_amount(amount)
+    amount = check_amount(amount)
     if idempotency_key:
         existing = _by_key(uow, idempotency_scope, idempotency_key)
         if existing is not None:

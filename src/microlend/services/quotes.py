@@ -26,7 +26,7 @@ def make_quote(
     method: RepaymentMethod | None = None,
 ) -> Quote:
     """Price a drawdown with the product's rules; refuse anything above the cap."""
-    check_amount(amount)
+    amount = check_amount(amount)
     if amount < product.drawdown_min or amount > product.line_max:
         raise ValidationError(
             f"amount must be from {product.drawdown_min} to {product.line_max}", code="amount_out_of_range", field="amount",

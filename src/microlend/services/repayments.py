@@ -39,7 +39,7 @@ def repay(
     channel: Channel = Channel.TRANSFER, idempotency_scope: str = "system", idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
 ) -> Repayment:
-    check_amount(amount)
+    amount = check_amount(amount)
     if idempotency_key:
         existing = _by_key(uow, idempotency_scope, idempotency_key)
         if existing is not None:

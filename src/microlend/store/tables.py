@@ -116,6 +116,7 @@ loans = Table(
     Column("start_date", Date, nullable=False),
     Column("monthly_fee", Money, nullable=False),
     Column("allocation_order", JSON, nullable=False),
+    Column("apr", ExactDecimal(12, 8), nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("principal_prepaid", Money, nullable=False),
     Column("penalty_exact", ExactDecimal(30, 12), nullable=False),

@@ -181,6 +181,7 @@ def upgrade() -> None:
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('monthly_fee', microlend.store.types.Money(precision=18, scale=2), nullable=False),
     sa.Column('allocation_order', sa.JSON(), nullable=False),
+    sa.Column('apr', microlend.store.types.ExactDecimal(precision=12, scale=8), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('principal_prepaid', microlend.store.types.Money(precision=18, scale=2), nullable=False),
     sa.Column('penalty_exact', microlend.store.types.ExactDecimal(precision=30, scale=12), nullable=False),

@@ -1,0 +1,32 @@
+# Microlend: the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test install bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Migrate ./microlend.db, load demo data once, print the URL and an admin key, serve on 127.0.0.1:8000.
+run: install
+	$(VENV)/bin/microlend demo run
+
+## The whole test suite (SQLite always; PostgreSQL too when MICROLEND_TEST_DATABASE_URL is set).
+test: install
+	$(PY) -m pytest --cov=microlend --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+## Speed figures (see docs/benchmarks.md).
+bench: install
+	$(PY) benchmarks/quotes.py
+	$(PY) benchmarks/servicing.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .coverage

@@ -1,0 +1,150 @@
+"""The ``microlend`` command line."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from microlend.cli.common import console, fail, handle_errors, platform, print_json
+from microlend.cli.quote import quote
+from microlend.security.api_keys import Role
+
+app = typer.Typer(help="Microlend: online micro-lending with risk control built in.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger reports.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(demo_app, name="demo")
+app.command()(quote)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default from MICROLEND_HOST)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default from MICROLEND_PORT)")] = None,
+) -> None:
+    """Start the HTTP API (and its OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from microlend.api.app import create_app
+
+    p = platform()
+    uvicorn.run(create_app(p), host=host or p.settings.host, port=port or p.settings.port,
+                log_level=p.settings.log_level.lower())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply the migrations (SQLite or PostgreSQL, from MICROLEND_DATABASE_URL)."""
+    from microlend.store.migrate import current_revision, upgrade
+
+    p = platform()
+    upgrade(p.engine, revision)
+    console.print(f"database at revision {current_revision(p.engine)}")
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, operator or borrower")],
+    name: Annotated[str, typer.Option(help="Who or what holds the key")] = "cli",
+    customer_id: Annotated[Optional[int], typer.Option(help="The customer a borrower key belongs to")] = None,
+) -> None:
+    """Create an API key and print its token (shown once)."""
+    from microlend.services.keys import create_key
+
+    p = platform()
+    new = create_key(uow=p.uow(), clock=p.clock, role=role, name=name, customer_id=customer_id)
+    console.print(f"key id {new.key_id} ({role.value}); token (store it now, it is not shown again):")
+    print(new.token)
+
+
+def _parse_date(text: Optional[str], name: str) -> Optional[date]:
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        fail(f"invalid_date ({name}): {text!r} is not YYYY-MM-DD")
+    return None
+
+
+@ledger_app.command("trial-balance")
+@handle_errors
+def trial_balance(
+    through: Annotated[Optional[str], typer.Option(help="Only entries up to this date (YYYY-MM-DD)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Debits and credits per account; the totals must agree."""
+    from microlend.services.ledger import get_trial_balance
+
+    tb = get_trial_balance(uow=platform().uow(), through=_parse_date(through, "through"))
+    if as_json:
+        print_json({"through": through, "balanced": tb.balanced, "total_debit": str(tb.total_debit),
+                    "total_credit": str(tb.total_credit),
+                    "rows": [{"account": r.account.code, "name": r.account.name, "debit": str(r.debit),
+                              "credit": str(r.credit), "balance": str(r.balance)} for r in tb.rows]})
+        return
+    table = Table("Account", "Name", "Debit", "Credit", "Balance", title="Trial balance")
+    for r in tb.rows:
+        table.add_row(r.account.code, r.account.name, str(r.debit), str(r.credit), str(r.balance))
+    table.add_row("", "Total", str(tb.total_debit), str(tb.total_credit), "", style="bold")
+    console.print(table)
+    console.print("[green]balanced[/]" if tb.balanced else "[bold red]NOT BALANCED[/]")
+    if not tb.balanced:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("reconcile")
+def reconcile() -> None:
+    """Check every loan's balances against its ledger lines."""
+    from microlend.services.ledger import reconcile_all
+
+    mismatches = reconcile_all(uow=platform().uow())
+    for m in mismatches:
+        console.print(f"loan {m.loan_id} account {m.account}: loan {m.loan_says} ledger {m.ledger_says}")
+    console.print("[green]all loans reconcile[/]" if not mismatches else f"[red]{len(mismatches)} mismatches[/]")
+    if mismatches:
+        raise typer.Exit(1)
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load demo data once (skipped when the database already has customers)."""
+    from microlend.simulation.demo import load_demo
+
+    made = load_demo(platform())
+    console.print(f"demo data: {made} customers created" if made else "demo data already present")
+
+
+@demo_app.command("run")
+def demo_run() -> None:
+    """What `make run` does: migrate, load demo data once, print the URL and an admin key, serve."""
+    from microlend.services.keys import create_key
+    from microlend.simulation.demo import load_demo
+    from microlend.store.migrate import upgrade
+
+    p = platform()
+    upgrade(p.engine)
+    made = load_demo(p)
+    with p.uow() as uow:  # one fresh demo admin key per start; the previous one stops working
+        uow.api_keys.revoke_named("make-run admin", at=p.clock.now())
+        uow.commit()
+    new = create_key(uow=p.uow(), clock=p.clock, role=Role.ADMIN, name="make-run admin")
+    url = f"http://{p.settings.host}:{p.settings.port}"
+    console.print(f"database {p.settings.database_url} ready" + (f"; demo data loaded ({made} customers)" if made else ""))
+    console.print(f"[bold]Microlend API[/] {url}/v1   docs {url}/docs")
+    console.print(f"[bold]Admin API key[/] (valid until the next `make run`): {new.token}")
+    console.print(f"try: curl -H 'Authorization: Bearer {new.token}' {url}/v1/customers")
+    serve(None, None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,64 @@
+"""Demo data for ``make run``: the reference product, a few customers with lines,
+loans and repayments, built through the real services (so the ledger is real).
+
+Loaded once: a database that already has customers is left alone.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from microlend.clock import FixedClock
+from microlend.services import credit_lines, customers, drawdowns, products, repayments
+from microlend.services.platform import Platform
+from microlend.simulation.people import make_person
+
+DEMO_SEED = 20261127
+
+
+def demo_loaded(platform: Platform) -> bool:
+    with platform.uow() as uow:
+        return bool(uow.customers.list(limit=1, offset=0))
+
+
+def load_demo(platform: Platform, *, customers_count: int = 6) -> int:
+    """Create demo records dated over the last four months; returns customers created."""
+    if demo_loaded(platform):
+        return 0
+    today = platform.clock.business_date()
+    clock = FixedClock(today - timedelta(days=120), platform.clock.now() - timedelta(days=120))
+    rng = random.Random(DEMO_SEED)
+    product = products.ensure_reference_product(uow=platform.uow(), clock=clock)
+    rates = [Decimal("0.0002"), Decimal("0.0003"), Decimal("0.0004"), Decimal("0.0005")]
+    made = []
+    for _ in range(customers_count):
+        person = make_person(rng, on=today)
+        customer = customers.register_customer(
+            uow=platform.uow(), cipher=platform.cipher, clock=clock, name=person.name,
+            id_number=person.id_number, phone=person.phone, bank_card=person.bank_card,
+        )
+        limit = Decimal(rng.randrange(50, 500) * 100)
+        line = credit_lines.grant_line(uow=platform.uow(), clock=clock, customer_id=customer.id,
+                                       product_code=product.code, limit=limit, daily_rate=rng.choice(rates),
+                                       actor="demo", reason="demo data")
+        made.append(line)
+    for index, line in enumerate(made):
+        amount = (line.limit * Decimal(rng.choice([3, 5, 8])) / 10).quantize(Decimal("100"))
+        dd = drawdowns.request_drawdown(uow=platform.uow(), rail=platform.rail, cipher=platform.cipher, clock=clock,
+                                        line_id=line.id, amount=amount, term=rng.choice(product.terms),
+                                        purpose="consumer purchase / 消费")
+        if dd.loan_id is None or index % 3 == 2:
+            continue  # every third borrower has not paid yet (overdue in the demo)
+        pay_clock = FixedClock(clock.current_date + timedelta(days=31 + index), clock.current_time)
+        quote = repayments.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
+        part = (quote.total / 4).quantize(Decimal("0.01"))
+        repayments.repay(uow=platform.uow(), clock=pay_clock, rail=platform.rail, cipher=platform.cipher,
+                         loan_id=dd.loan_id, amount=part)
+        if index % 3 == 1:
+            pay_clock.advance(20)
+            quote = repayments.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
+            repayments.repay(uow=platform.uow(), clock=pay_clock, rail=platform.rail, cipher=platform.cipher,
+                             loan_id=dd.loan_id, amount=quote.total)
+    return len(made)
