@@ -74,18 +74,14 @@ class Schedule:
     start: date
     monthly_fee: Decimal
     installments: tuple[Installment, ...]
+    total_interest: Decimal
+    total_fees: Decimal
+    #: Sum of opening principal x days over the periods (the simple rate's denominator).
+    principal_days: Decimal
 
     @property
     def total_principal(self) -> Decimal:
         return sum((i.principal for i in self.installments), ZERO)
-
-    @property
-    def total_interest(self) -> Decimal:
-        return sum((i.interest for i in self.installments), ZERO)
-
-    @property
-    def total_fees(self) -> Decimal:
-        return sum((i.fee for i in self.installments), ZERO)
 
     @property
     def total_cost(self) -> Decimal:
@@ -116,7 +112,11 @@ def build_schedule(
     periods = list(zip([start, *dues[:-1]], dues))
     fee = monthly_fee_amount(principal, monthly_fee_rate)
     rows = build_installments(principal=principal, daily_rate=daily_rate, periods=periods, method=method, fee=fee)
-    return Schedule(principal, daily_rate, method, start, fee, tuple(rows))
+    interest = principal_days = ZERO
+    for row in rows:
+        interest += row.interest
+        principal_days += row.opening_principal * (row.due_date - row.period_start).days
+    return Schedule(principal, daily_rate, method, start, fee, tuple(rows), interest, fee * term, principal_days)
 
 
 def build_installments(
@@ -134,10 +134,8 @@ def build_installments(
     period then starts on the prepayment date and is shorter than a month.
     """
     if method is RepaymentMethod.EQUAL_PRINCIPAL:
-        principals = split_evenly(principal, len(periods))
-        return _rows(principal, daily_rate, periods, fee, first_number, lambda k, interest: principals[k])
-    payment = annuity_payment(principal, daily_rate, periods)
-    return _rows(principal, daily_rate, periods, fee, first_number, lambda k, interest: payment - interest)
+        return _rows(principal, daily_rate, periods, fee, first_number, split_evenly(principal, len(periods)), None)
+    return _rows(principal, daily_rate, periods, fee, first_number, None, annuity_payment(principal, daily_rate, periods))
 
 
 def annuity_payment(principal: Decimal, daily_rate: Decimal, periods: list[tuple[date, date]]) -> Decimal:
@@ -155,7 +153,9 @@ def annuity_payment(principal: Decimal, daily_rate: Decimal, periods: list[tuple
     return (principal * tail_product / denominator).quantize(FEN, rounding=_ROUND)
 
 
-def _rows(principal, daily_rate, periods, fee, first_number, principal_for) -> list[Installment]:
+def _rows(principal: Decimal, daily_rate: Decimal, periods: list[tuple[date, date]], fee: Decimal, first_number: int,
+          principals: list[Decimal] | None, level_payment: Decimal | None) -> list[Installment]:
+    """Rows for either method: fixed principals, or a level payment less each period's interest."""
     rows: list[Installment] = []
     balance = principal
     last = len(periods) - 1
@@ -164,8 +164,11 @@ def _rows(principal, daily_rate, periods, fee, first_number, principal_for) -> l
         if k == last:
             part = balance
         else:
-            part = principal_for(k, interest)
-            part = ZERO if part < ZERO else balance if part > balance else part
+            part = principals[k] if principals is not None else level_payment - interest  # type: ignore[operator]
+            if part < ZERO:
+                part = ZERO
+            elif part > balance:
+                part = balance
         rows.append(Installment(first_number + k, begin, due, balance, part, interest, fee))
         balance -= part
     return rows

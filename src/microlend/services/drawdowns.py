@@ -47,8 +47,36 @@ def request_drawdown(
         if existing is not None:
             check_replay(existing, request_fingerprint)
             return _resume(uow=uow, rail=rail, cipher=cipher, clock=clock, drawdown=existing)
+    try:
+        drawdown, card = _reserve(
+            uow=uow, clock=clock, line_id=line_id, amount=amount, term=term, method=method, purpose=purpose,
+            idempotency_scope=idempotency_scope, idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
+    except IntegrityError as exc:
+        if not (idempotency_key and is_unique_violation(exc)):
+            raise
+        drawdown, card = None, None  # the same key committed first in a concurrent request
+    if card is None:
+        return check_replay(_by_key(uow, idempotency_scope, idempotency_key), request_fingerprint)  # type: ignore[arg-type]
+    return _disburse(uow=uow, rail=rail, clock=clock, drawdown=drawdown,  # type: ignore[arg-type]
+                     card_number=cipher.decrypt(card, field="bank_card"))
+
+
+def _reserve(*, uow: UnitOfWork, clock: Clock, line_id: int, amount: Decimal, term: int,
+             method: RepaymentMethod | None, purpose: str | None, idempotency_scope: str,
+             idempotency_key: str | None, request_fingerprint: str | None) -> tuple[Drawdown, str | None]:
+    """Phase 1: with the line locked, check everything and reserve the amount.
+
+    Returns the pending drawdown and the card token to pay, or an earlier
+    drawdown with the same key (and no token) when a concurrent request won.
+    """
     with uow:
         line = require(uow.lines.get(line_id, for_update=True), "credit line", line_id, "line_id")
+        if idempotency_key:  # re-checked under the lock: a concurrent twin may have just committed
+            twin = uow.drawdowns.by_idempotency(idempotency_scope, idempotency_key)
+            if twin is not None:
+                return twin, None
         product = require(uow.products.get(line.product_code), "product", line.product_code, "product_code")
         product.check_term(term)
         method = method or product.default_method
@@ -66,19 +94,8 @@ def request_drawdown(
             idempotency_scope=idempotency_scope if idempotency_key else None, idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
         ))
-        card = customer.card_token
-        try:
-            uow.commit()
-        except IntegrityError as exc:
-            if not (idempotency_key and is_unique_violation(exc)):
-                raise
-            raced = True
-        else:
-            raced = False
-    if raced:  # the same key committed first in a concurrent request: answer with its record
-        return check_replay(_by_key(uow, idempotency_scope, idempotency_key), request_fingerprint)
-    return _disburse(uow=uow, rail=rail, clock=clock, drawdown=drawdown,
-                     card_number=cipher.decrypt(card, field="bank_card"))
+        uow.commit()
+        return drawdown, customer.card_token
 
 
 def _by_key(uow: UnitOfWork, scope: str, key: str) -> Drawdown | None:

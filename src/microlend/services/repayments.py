@@ -44,8 +44,26 @@ def repay(
         existing = _by_key(uow, idempotency_scope, idempotency_key)
         if existing is not None:
             return check_replay(existing, request_fingerprint)
+    try:
+        return _apply(uow=uow, clock=clock, rail=rail, cipher=cipher, loan_id=loan_id, amount=amount, channel=channel,
+                      idempotency_scope=idempotency_scope, idempotency_key=idempotency_key,
+                      request_fingerprint=request_fingerprint)
+    except IntegrityError as exc:
+        if not (idempotency_key and is_unique_violation(exc)):
+            raise
+    # A concurrent request with the same key committed first: answer with its record.
+    return check_replay(_by_key(uow, idempotency_scope, idempotency_key), request_fingerprint)
+
+
+def _apply(*, uow: UnitOfWork, clock: Clock, rail: PaymentRail, cipher: FieldCipher, loan_id: int, amount: Decimal,
+           channel: Channel, idempotency_scope: str, idempotency_key: str | None,
+           request_fingerprint: str | None) -> Repayment:
     with uow:
         loan = require(uow.loans.get(loan_id, for_update=True), "loan", loan_id, "loan_id")
+        if idempotency_key:  # re-checked under the lock: a concurrent twin may have just committed
+            twin = uow.repayments.by_idempotency(idempotency_scope, idempotency_key)
+            if twin is not None:
+                return check_replay(twin, request_fingerprint)
         on = clock.business_date()
         if loan.status != LoanStatus.ACTIVE.value:
             raise ConflictError(f"loan {loan_id} is {loan.status}", code="loan_not_active", field="loan_id")
@@ -74,14 +92,8 @@ def repay(
         if recognition is not None:
             uow.ledger.post(recognition, at=clock.now())
         uow.ledger.post(repayment_entry(loan, allocation, reference), at=clock.now())
-        try:
-            uow.commit()
-        except IntegrityError as exc:
-            if not (idempotency_key and is_unique_violation(exc)):
-                raise
-        else:
-            return repayment
-    return check_replay(_by_key(uow, idempotency_scope, idempotency_key), request_fingerprint)  # lost a race
+        uow.commit()
+        return repayment
 
 
 def _debit_card(uow: UnitOfWork, rail: PaymentRail, cipher: FieldCipher, loan: Loan, amount: Decimal, reference: str) -> Decimal:
