@@ -7,6 +7,7 @@ named mode below, so a reader can see where a fen may move and which way.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Iterable, Sequence
 
@@ -76,7 +77,7 @@ def allocate(total: Decimal, weights: Sequence[Decimal | int]) -> list[Decimal]:
     """
     if not is_whole_fen(total):
         raise ValueError(f"total must be whole fen: {total}")
-    w = [Decimal(x) for x in weights]
+    w = [Fraction(Decimal(x)) for x in weights]  # exact rationals: ties must compare equal
     if not w:
         raise ValueError("allocate needs at least one weight")
     if any(x < 0 for x in w):
@@ -86,8 +87,8 @@ def allocate(total: Decimal, weights: Sequence[Decimal | int]) -> list[Decimal]:
         raise ValueError("weights must not all be zero")
     sign = -1 if total < 0 else 1
     magnitude_fen = int((abs(total) / FEN).to_integral_value())
-    exact = [Decimal(magnitude_fen) * x / weight_sum for x in w]
-    floors = [int(e.to_integral_value(rounding=ROUND_DOWN)) for e in exact]
+    exact = [magnitude_fen * x / weight_sum for x in w]
+    floors = [int(e) for e in exact]  # e >= 0, so int() rounds down
     left = magnitude_fen - sum(floors)
     order = sorted(range(len(w)), key=lambda i: (-(exact[i] - floors[i]), i))
     for i in order[:left]:

@@ -193,13 +193,8 @@ def test_allocate_ties_go_to_the_earlier_part():
     assert allocate(Decimal("0.02"), [5, 5, 5]) == [Decimal("0.01"), Decimal("0.01"), Decimal("0.00")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="money.allocate computes exact shares with Decimal division at 28 significant "
-    "digits: a share with a larger integer part keeps fewer fractional digits, so its "
-    "remainder compares smaller than an equal remainder of a smaller share and the tie "
-    "does not go to the earlier part",
-)
+# Regression: shares are exact rationals, so equal remainders tie even when the
+# integer parts differ (Decimal division at 28 digits used to break the tie).
 def test_allocate_tie_between_parts_of_different_size_goes_to_the_earlier_part():
     # 2 fen in 4:1:1 -> exact 4/3, 1/3, 1/3 fen; floors 1, 0, 0 (1 fen); remainders
     # are all exactly 1/3, a three-way tie -> the earliest part gets the fen:

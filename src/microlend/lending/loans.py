@@ -18,7 +18,7 @@ from microlend.errors import BusinessRuleError, ConflictError, ValidationError
 from microlend.lending.pricing import annualized_rates
 from microlend.lending.products import Component, LoanProduct, RepaymentMethod
 from microlend.lending.schedule import Schedule, build_installments
-from microlend.money import ZERO, to_fen
+from microlend.money import ZERO, is_whole_fen, to_fen
 
 
 class LoanStatus(str, Enum):
@@ -254,8 +254,8 @@ def apply_payment(loan: Loan, amount: Decimal, on: date) -> PaymentAllocation:
     """
     if loan.status != LoanStatus.ACTIVE.value:
         raise ConflictError(f"loan {loan.id} is {loan.status}", code="loan_not_active", field="loan_id")
-    if amount <= 0:
-        raise ValidationError("amount must be positive", code="invalid_amount", field="amount")
+    if amount <= 0 or not is_whole_fen(amount):
+        raise ValidationError("amount must be positive and in whole fen", code="invalid_amount", field="amount")
     buckets = loan.buckets(on)
     payoff = sum((owed for _, _, owed in buckets), ZERO)
     if amount > payoff:

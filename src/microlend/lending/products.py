@@ -161,30 +161,42 @@ def _check_shape(p: LoanProduct) -> None:
 
 def product_from_dict(data: dict) -> LoanProduct:
     """Build a product from plain data (configuration files, the API, the database)."""
-    base = REFERENCE_PRODUCT
     kwargs: dict = {}
-    money_fields = {"line_min", "line_max", "line_step", "drawdown_min", "daily_rate_min",
-                    "daily_rate_max", "monthly_fee_rate", "penalty_multiplier", "apr_cap"}
     for key, value in data.items():
-        if key in money_fields:
-            kwargs[key] = D(str(value))
-        elif key == "terms":
-            kwargs[key] = tuple(int(t) for t in value)
-        elif key == "methods":
-            kwargs[key] = tuple(RepaymentMethod(m) for m in value)
-        elif key == "default_method":
-            kwargs[key] = RepaymentMethod(value)
-        elif key == "allocation_order":
-            kwargs[key] = tuple(Component(c) for c in value)
-        elif key in {"code", "name", "currency"}:
-            kwargs[key] = str(value)
-        elif key == "grace_days":
-            kwargs[key] = int(value)
-        elif key == "active":
-            kwargs[key] = bool(value)
-        else:
-            raise ValidationError(f"unknown product field {key!r}", code="invalid_product", field=key)
-    return replace(base, **kwargs)
+        try:
+            kwargs[key] = _convert_field(key, value)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise ValidationError(f"product field {key!r} has an invalid value: {value!r}",
+                                  code="invalid_product", field=key) from exc
+    return replace(REFERENCE_PRODUCT, **kwargs)
+
+
+_DECIMAL_FIELDS = {"line_min", "line_max", "line_step", "drawdown_min", "daily_rate_min",
+                   "daily_rate_max", "monthly_fee_rate", "penalty_multiplier", "apr_cap"}
+
+
+def _convert_field(key: str, value):
+    if key in _DECIMAL_FIELDS:
+        return D(str(value))
+    if key == "terms":
+        return tuple(int(t) for t in value)
+    if key == "methods":
+        return tuple(RepaymentMethod(m) for m in value)
+    if key == "default_method":
+        return RepaymentMethod(value)
+    if key == "allocation_order":
+        return tuple(Component(c) for c in value)
+    if key in {"code", "name", "currency"}:
+        return str(value)
+    if key == "grace_days":
+        return int(value)
+    if key == "active":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise TypeError("active must be a boolean")
+        return value
+    raise ValidationError(f"unknown product field {key!r}", code="invalid_product", field=key)
 
 
 def product_to_dict(p: LoanProduct) -> dict:
