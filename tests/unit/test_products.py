@@ -204,11 +204,11 @@ def test_unknown_field_is_refused():
     assert info.value.field == "interest_free_days"
 
 
-def test_bad_values_are_refused():
-    with pytest.raises(ValueError):
-        product_from_dict({"default_method": "balloon"})
-    with pytest.raises(ValueError):
-        product_from_dict({"allocation_order": ["penalty", "tips"]})
+@pytest.mark.parametrize("data", [
+    {"default_method": "balloon"}, {"allocation_order": ["penalty", "tips"]}, {"daily_rate_max": "lots"},
+    {"terms": ["x"]}, {"grace_days": "soon"}, {"active": "maybe"},
+])
+def test_bad_values_are_refused(data):
     with pytest.raises(ValidationError) as info:
-        product_from_dict({"daily_rate_max": "lots"})
-    assert info.value.code == "invalid_amount"
+        product_from_dict(data)
+    assert info.value.code == "invalid_product" and info.value.field == next(iter(data))

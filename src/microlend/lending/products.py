@@ -7,7 +7,7 @@ dearest possible price breaks the annualized-rate cap never reaches a borrower.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
 from enum import Enum
@@ -162,10 +162,13 @@ def _check_shape(p: LoanProduct) -> None:
 def product_from_dict(data: dict) -> LoanProduct:
     """Build a product from plain data (configuration files, the API, the database)."""
     kwargs: dict = {}
+    known = {f.name for f in fields(LoanProduct)}
     for key, value in data.items():
+        if key not in known:
+            raise ValidationError(f"unknown product field {key!r}", code="invalid_product", field=key)
         try:
             kwargs[key] = _convert_field(key, value)
-        except (ValueError, TypeError, ArithmeticError) as exc:
+        except (ValueError, TypeError, ArithmeticError, ValidationError) as exc:
             raise ValidationError(f"product field {key!r} has an invalid value: {value!r}",
                                   code="invalid_product", field=key) from exc
     return replace(REFERENCE_PRODUCT, **kwargs)
@@ -196,7 +199,7 @@ def _convert_field(key: str, value):
         if not isinstance(value, bool):
             raise TypeError("active must be a boolean")
         return value
-    raise ValidationError(f"unknown product field {key!r}", code="invalid_product", field=key)
+    raise ValueError(f"no conversion for {key}")
 
 
 def product_to_dict(p: LoanProduct) -> dict:
