@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader
 
 from microlend.errors import AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError
 from microlend.security.api_keys import Principal, Role
@@ -20,10 +21,16 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+# Declared as security schemes so /docs offers an "Authorize" button.
+_bearer_header = APIKeyHeader(name="Authorization", auto_error=False, scheme_name="Bearer",
+                              description="`Bearer mlk_<key id>_<secret>`")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey", description="`mlk_<key id>_<secret>`")
+
+
 def get_principal(
     platform: PlatformDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Security(_bearer_header)] = None,
+    x_api_key: Annotated[str | None, Security(_api_key_header)] = None,
 ) -> Principal:
     token = x_api_key
     if authorization:

@@ -141,8 +141,8 @@ def demo_run() -> None:
     url = f"http://{p.settings.host}:{p.settings.port}"
     console.print(f"database {p.settings.database_url} ready" + (f"; demo data loaded ({made} customers)" if made else ""))
     console.print(f"[bold]Microlend API[/] {url}/v1   docs {url}/docs")
-    console.print(f"[bold]Admin API key[/] (valid until the next `make run`): {new.token}")
-    console.print(f"try: curl -H 'Authorization: Bearer {new.token}' {url}/v1/customers")
+    console.print(f"[bold]Admin API key[/] (valid until the next `make run`): {new.token}", soft_wrap=True)
+    console.print(f"try: curl -H 'Authorization: Bearer {new.token}' {url}/v1/customers", soft_wrap=True)
     serve(None, None)
 
 
