@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from microlend.errors import BusinessRuleError, ConflictError, ExternalServiceError
 from microlend.lending.loans import LoanStatus
-from microlend.services import credit_lines, drawdowns, ledger, repayments
+from microlend.services import credit_lines, drawdowns, ledger, loans, repayments
 from microlend.store.repositories import LedgerRepository
 
 
@@ -26,7 +26,7 @@ def pay(platform, loan_id, amount, **kw):
 
 
 def quote(platform, loan_id, on=None):
-    return repayments.payoff_quote(uow=platform.uow(), clock=platform.clock, loan_id=loan_id, on=on)
+    return loans.payoff_quote(uow=platform.uow(), clock=platform.clock, loan_id=loan_id, on=on)
 
 
 def test_hand_computed_prepayment_and_payoff(platform, make_line, clock):
@@ -37,7 +37,7 @@ def test_hand_computed_prepayment_and_payoff(platform, make_line, clock):
     rep = pay(platform, loan_id, "3000")
     assert rep.interest == Decimal("85.00")              # 10000 x 0.0005 x 17
     assert rep.prepaid_principal == Decimal("2915.00")
-    loan = repayments.get_loan(uow=platform.uow(), loan_id=loan_id)
+    loan = loans.get_loan(uow=platform.uow(), loan_id=loan_id)
     first = loan.installments[0]
     assert first.interest == Decimal("85.00") + Decimal("49.60")  # + 7085 x 0.0005 x 14 = 49.595
     assert loan.principal_outstanding == Decimal("7085.00")
@@ -46,7 +46,7 @@ def test_hand_computed_prepayment_and_payoff(platform, make_line, clock):
     assert q.total == Decimal("7085.00")  # nothing accrued since this morning's prepayment
     done = pay(platform, loan_id, str(q.total))
     assert done.paid_off
-    loan = repayments.get_loan(uow=platform.uow(), loan_id=loan_id)
+    loan = loans.get_loan(uow=platform.uow(), loan_id=loan_id)
     assert loan.status == LoanStatus.PAID_OFF.value and loan.principal_outstanding == 0
     assert credit_lines.get_line(uow=platform.uow(), line_id=line.id).available == Decimal("20000.00")
     assert ledger.reconcile_loan(uow=platform.uow(), loan_id=loan_id) == []
@@ -78,7 +78,7 @@ def test_overpayment_refused_and_nothing_written(platform, make_line, clock):
         pay(platform, loan_id, str(too_much))
     assert err.value.code == "overpayment" and err.value.field == "amount"
     assert ledger.get_trial_balance(uow=platform.uow()) == before
-    assert repayments.list_repayments(uow=platform.uow(), loan_id=loan_id) == []
+    assert loans.list_repayments(uow=platform.uow(), loan_id=loan_id) == []
 
 
 def test_paid_off_loan_refuses_more(platform, make_line):
@@ -105,7 +105,7 @@ def test_card_repayment_partial_and_failed_debits(platform, make_line, rail, clo
     with pytest.raises(ExternalServiceError) as err:
         pay(platform, loan_id, "500", channel=repayments.Channel.CARD, idempotency_key="t1")
     assert err.value.code == "rail_timeout"
-    assert len(repayments.list_repayments(uow=platform.uow(), loan_id=loan_id)) == 1
+    assert len(loans.list_repayments(uow=platform.uow(), loan_id=loan_id)) == 1
     assert ledger.reconcile_all(uow=platform.uow()) == []
 
 
@@ -116,7 +116,7 @@ def test_idempotent_repayment(platform, make_line, clock):
     a = pay(platform, loan_id, "700", idempotency_scope="k", idempotency_key="r1", request_fingerprint="f")
     b = pay(platform, loan_id, "700", idempotency_scope="k", idempotency_key="r1", request_fingerprint="f")
     assert a.id == b.id
-    assert len(repayments.list_repayments(uow=platform.uow(), loan_id=loan_id)) == 1
+    assert len(loans.list_repayments(uow=platform.uow(), loan_id=loan_id)) == 1
     with pytest.raises(ConflictError):
         pay(platform, loan_id, "701", idempotency_scope="k", idempotency_key="r1", request_fingerprint="g")
 
@@ -126,7 +126,7 @@ def test_failure_mid_transaction_writes_nothing(platform, make_line, clock, monk
     loan_id = draw(platform, line.id, "3000").loan_id
     clock.advance(10)
     before_tb = ledger.get_trial_balance(uow=platform.uow())
-    before_loan = repayments.get_loan(uow=platform.uow(), loan_id=loan_id)
+    before_loan = loans.get_loan(uow=platform.uow(), loan_id=loan_id)
 
     def explode(self, entry, *, at):
         raise RuntimeError("disk full")
@@ -135,7 +135,7 @@ def test_failure_mid_transaction_writes_nothing(platform, make_line, clock, monk
     with pytest.raises(RuntimeError):
         pay(platform, loan_id, "500")
     monkeypatch.undo()
-    after_loan = repayments.get_loan(uow=platform.uow(), loan_id=loan_id)
+    after_loan = loans.get_loan(uow=platform.uow(), loan_id=loan_id)
     assert [i.principal for i in after_loan.installments] == [i.principal for i in before_loan.installments]
     assert after_loan.interest_paid == 0
     assert ledger.get_trial_balance(uow=platform.uow()) == before_tb

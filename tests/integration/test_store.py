@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from microlend.config import Settings
-from microlend.security.fields import FieldCipher
+from microlend.security.fields import DecryptionError, FieldCipher
 from microlend.services import customers
 from microlend.store import tables
 from microlend.store.database import make_engine
@@ -82,7 +82,7 @@ def test_keys_rotate_old_tokens_still_decrypt(platform, make_customer):
     assert rotated.decrypt(token, field="id_number") == "110105199003071239"
     fresh = rotated.rotate(token, field="id_number")
     assert fresh.split(".")[1] == "k2" and rotated.decrypt(fresh, field="id_number") == "110105199003071239"
-    with pytest.raises(Exception):
+    with pytest.raises(DecryptionError):
         platform.cipher.decrypt(token, field="phone")  # a token moved to another column does not decrypt
 
 

@@ -48,7 +48,6 @@ class LoanInstallment:
     principal_paid: Decimal = ZERO
     interest_paid: Decimal = ZERO
     fee_paid: Decimal = ZERO
-    id: int | None = None
     loan_id: int | None = None
 
     @property

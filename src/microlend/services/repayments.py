@@ -1,4 +1,4 @@
-"""Repayments and payoff quotes.
+"""Repayments.
 
 A repayment is applied and booked in one transaction with the loan row
 locked: allocation in the contract's order, the line's room given back for the
@@ -10,8 +10,6 @@ borrower may use); ``transfer`` records money already received (staff only).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from enum import Enum
 
@@ -19,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from microlend.adapters.payment_rail import PaymentRail, RailOutcome, RailTimeout
 from microlend.clock import Clock
-from microlend.errors import BusinessRuleError, ConflictError, ExternalServiceError, ValidationError
+from microlend.errors import BusinessRuleError, ConflictError, ExternalServiceError
 from microlend.lending.loans import Loan, LoanStatus, apply_payment
 from microlend.lending.postings import recognition_entry, repayment_entry
 from microlend.lending.records import Repayment
@@ -117,35 +115,3 @@ def _debit_card(uow: UnitOfWork, rail: PaymentRail, cipher: FieldCipher, loan: L
 def _by_key(uow: UnitOfWork, scope: str, key: str | None) -> Repayment | None:
     with uow:
         return uow.repayments.by_idempotency(scope, key) if key else None
-
-
-@dataclass(frozen=True)
-class PayoffQuote:
-    loan_id: int
-    on: date
-    total: Decimal
-    components: list[tuple[str, int | None, Decimal]]
-
-
-def payoff_quote(*, uow: UnitOfWork, clock: Clock, loan_id: int, on: date | None = None) -> PayoffQuote:
-    """What repays the loan in full on ``on`` (default: today): interest only up to that day, no fee."""
-    with uow:
-        loan = require(uow.loans.get(loan_id), "loan", loan_id, "loan_id")
-    on = on or clock.business_date()
-    if on < clock.business_date():
-        raise ValidationError("a payoff quote cannot be for a past date", code="invalid_date", field="date")
-    if loan.status != LoanStatus.ACTIVE.value:
-        return PayoffQuote(loan_id, on, ZERO, [])
-    components = loan.buckets(on)
-    return PayoffQuote(loan_id, on, sum((c[2] for c in components), ZERO), components)
-
-
-def get_loan(*, uow: UnitOfWork, loan_id: int) -> Loan:
-    with uow:
-        return require(uow.loans.get(loan_id), "loan", loan_id, "loan_id")
-
-
-def list_repayments(*, uow: UnitOfWork, loan_id: int) -> list[Repayment]:
-    with uow:
-        require(uow.loans.get(loan_id), "loan", loan_id, "loan_id")
-        return uow.repayments.list_for_loan(loan_id)

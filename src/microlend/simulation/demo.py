@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from microlend.clock import FixedClock
-from microlend.services import credit_lines, customers, drawdowns, products, repayments
+from microlend.services import credit_lines, customers, drawdowns, products, loans, repayments
 from microlend.services.platform import Platform
 from microlend.simulation.people import make_person
 
@@ -52,13 +52,13 @@ def load_demo(platform: Platform, *, customers_count: int = 6) -> int:
         if dd.loan_id is None or index % 3 == 2:
             continue  # every third borrower has not paid yet (overdue in the demo)
         pay_clock = FixedClock(clock.current_date + timedelta(days=31 + index), clock.current_time)
-        quote = repayments.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
+        quote = loans.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
         part = (quote.total / 4).quantize(Decimal("0.01"))
         repayments.repay(uow=platform.uow(), clock=pay_clock, rail=platform.rail, cipher=platform.cipher,
                          loan_id=dd.loan_id, amount=part)
         if index % 3 == 1:
             pay_clock.advance(20)
-            quote = repayments.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
+            quote = loans.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
             repayments.repay(uow=platform.uow(), clock=pay_clock, rail=platform.rail, cipher=platform.cipher,
                              loan_id=dd.loan_id, amount=quote.total)
     return len(made)

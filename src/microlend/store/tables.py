@@ -130,9 +130,9 @@ loans = Table(
 
 loan_installments = Table(
     "loan_installments", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), nullable=False),
-    Column("number", Integer, nullable=False),
+    # A natural key: the ORM knows it before the INSERT, so a loan's rows go in one batch.
+    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
     Column("period_start", Date, nullable=False),
     Column("due_date", Date, nullable=False, index=True),
     Column("principal", Money, nullable=False),
@@ -143,7 +143,6 @@ loan_installments = Table(
     Column("principal_paid", Money, nullable=False),
     Column("interest_paid", Money, nullable=False),
     Column("fee_paid", Money, nullable=False),
-    UniqueConstraint("loan_id", "number", name="uq_loan_installments_loan_number"),
 )
 
 repayments = Table(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from microlend.api import schemas, views
 from microlend.api.deps import PlatformDep, PrincipalDep, StaffDep, ensure_visible
-from microlend.services import credit_lines, customers
+from microlend.services import credit_lines, customers, loans
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -51,9 +51,5 @@ def customer_lines(customer_id: int, platform: PlatformDep, principal: Principal
 @router.get("/{customer_id}/loans", response_model=list[schemas.LoanRead])
 def customer_loans(customer_id: int, platform: PlatformDep, principal: PrincipalDep):
     ensure_visible(principal, customer_id, "customer", customer_id, "customer_id")
-    uow = platform.uow()
-    customers.get_customer(uow=uow, customer_id=customer_id)
-    with uow:
-        loans = uow.loans.list_for_customer(customer_id)
     today = platform.clock.business_date()
-    return [views.loan(l, today) for l in loans]
+    return [views.loan(l, today) for l in loans.loans_of_customer(uow=platform.uow(), customer_id=customer_id)]

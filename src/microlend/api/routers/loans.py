@@ -11,14 +11,14 @@ from microlend.api import schemas, views
 from microlend.api.deps import IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
 from microlend.errors import PermissionDeniedError
 from microlend.security.api_keys import Role
-from microlend.services import drawdowns, ledger, repayments
+from microlend.services import drawdowns, ledger, loans, repayments
 from microlend.services.common import fingerprint
 
 router = APIRouter(tags=["loans"])
 
 
 def _visible_loan(platform, principal, loan_id: int):
-    loan = repayments.get_loan(uow=platform.uow(), loan_id=loan_id)
+    loan = loans.get_loan(uow=platform.uow(), loan_id=loan_id)
     ensure_visible(principal, loan.customer_id, "loan", loan_id, "loan_id")
     return loan
 
@@ -44,7 +44,7 @@ def read_schedule(loan_id: int, platform: PlatformDep, principal: PrincipalDep):
 def payoff_quote(loan_id: int, platform: PlatformDep, principal: PrincipalDep,
                  on: Annotated[date | None, Query(alias="date")] = None):
     _visible_loan(platform, principal, loan_id)
-    quote = repayments.payoff_quote(uow=platform.uow(), clock=platform.clock, loan_id=loan_id, on=on)
+    quote = loans.payoff_quote(uow=platform.uow(), clock=platform.clock, loan_id=loan_id, on=on)
     return schemas.PayoffQuoteRead(
         loan_id=loan_id, date=quote.on, total=quote.total,
         components=[schemas.AllocationPartRead(component=c, installment=n, amount=a) for c, n, a in quote.components],
@@ -69,7 +69,7 @@ def repay(loan_id: int, body: schemas.RepaymentCreate, platform: PlatformDep, pr
 @router.get("/v1/loans/{loan_id}/repayments", response_model=list[schemas.RepaymentRead])
 def list_repayments(loan_id: int, platform: PlatformDep, principal: PrincipalDep):
     _visible_loan(platform, principal, loan_id)
-    return [views.repayment(r) for r in repayments.list_repayments(uow=platform.uow(), loan_id=loan_id)]
+    return [views.repayment(r) for r in loans.list_repayments(uow=platform.uow(), loan_id=loan_id)]
 
 
 @router.get("/v1/loans/{loan_id}/reconciliation", response_model=schemas.ReconciliationRead)

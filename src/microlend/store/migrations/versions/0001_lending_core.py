@@ -204,7 +204,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_loans_status'), ['status'], unique=False)
 
     op.create_table('loan_installments',
-    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('loan_id', sa.Integer(), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('period_start', sa.Date(), nullable=False),
@@ -218,8 +217,7 @@ def upgrade() -> None:
     sa.Column('interest_paid', microlend.store.types.Money(precision=18, scale=2), nullable=False),
     sa.Column('fee_paid', microlend.store.types.Money(precision=18, scale=2), nullable=False),
     sa.ForeignKeyConstraint(['loan_id'], ['loans.id'], name=op.f('fk_loan_installments_loan_id_loans'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_loan_installments')),
-    sa.UniqueConstraint('loan_id', 'number', name='uq_loan_installments_loan_number')
+    sa.PrimaryKeyConstraint('loan_id', 'number', name=op.f('pk_loan_installments'))
     )
     with op.batch_alter_table('loan_installments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_loan_installments_due_date'), ['due_date'], unique=False)
