@@ -52,7 +52,10 @@ def to_fen(value: Decimal, rounding: str = MONEY_ROUNDING) -> Decimal:
 
 def is_whole_fen(value: Decimal) -> bool:
     """True when the amount has no part smaller than one fen."""
-    return value == value.quantize(FEN, rounding=ROUND_DOWN)
+    try:
+        return value == value.quantize(FEN, rounding=ROUND_DOWN)
+    except InvalidOperation:  # too many digits to quantize: whole fen iff no digit below 0.01
+        return value.as_tuple().exponent >= -2
 
 
 def round_rate(value: Decimal) -> Decimal:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from microlend.errors import AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError
@@ -67,6 +67,10 @@ def ensure_visible(principal: Principal, customer_id: int, what: str, ident, fie
     if principal.role is Role.BORROWER and principal.customer_id != customer_id:
         raise NotFoundError(f"{what} {ident} not found", code=f"{what.replace(' ', '_')}_not_found", field=field)
 
+
+#: Ids are 32-bit on both databases; larger path ids are refused before any query.
+MAX_ID = 2_147_483_647
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 

@@ -28,10 +28,10 @@ def _parse_amount(value) -> Decimal:
     amount = _parse_decimal(value, code="invalid_amount", what="amount")
     if amount <= 0:
         raise PydanticCustomError("invalid_amount", "amount must be positive")
-    if not is_whole_fen(amount):
-        raise PydanticCustomError("invalid_amount", "amount must not have parts smaller than one fen (0.01)")
     if amount >= Decimal("1e13"):
         raise PydanticCustomError("invalid_amount", "amount is too large")
+    if not is_whole_fen(amount):
+        raise PydanticCustomError("invalid_amount", "amount must not have parts smaller than one fen (0.01)")
     return amount.quantize(FEN)
 
 
@@ -48,6 +48,8 @@ RateIn = Annotated[Decimal, BeforeValidator(_parse_rate)]
 MoneyOut = Annotated[Decimal, _as_str]
 RateOut = Annotated[Decimal, _as_str]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
+MAX_ID = 2_147_483_647
+Term = Annotated[int, Field(ge=1, le=360)]
 
 
 class Strict(BaseModel):
@@ -122,7 +124,7 @@ class ProductRead(BaseModel):
 
 # --- credit lines -----------------------------------------------------------
 class CreditLineCreate(Strict):
-    customer_id: int = Field(gt=0)
+    customer_id: int = Field(gt=0, le=MAX_ID)
     product_code: str = Field("REVOLVE", max_length=32)
     limit: MoneyIn
     daily_rate: RateIn | None = Field(None, description="Defaults to the product's top daily rate")
@@ -165,9 +167,9 @@ class CreditLineEventRead(BaseModel):
 # --- quotes and schedules ---------------------------------------------------
 class QuoteRequest(Strict):
     amount: MoneyIn
-    term: int
+    term: Term
     product_code: str = Field("REVOLVE", max_length=32)
-    credit_line_id: int | None = Field(None, gt=0, description="Price at this line's daily rate")
+    credit_line_id: int | None = Field(None, gt=0, le=MAX_ID, description="Price at this line's daily rate")
     daily_rate: RateIn | None = Field(None, description="Defaults to the line's rate, else the product's top rate")
     method: Literal["equal_principal", "equal_installment"] | None = None
     start_date: date | None = None
@@ -195,7 +197,7 @@ class RatesRead(BaseModel):
 class QuoteRead(BaseModel):
     product_code: str
     amount: MoneyOut
-    term: int
+    term: Term
     method: str
     start_date: date
     rates: RatesRead
@@ -209,7 +211,7 @@ class QuoteRead(BaseModel):
 # --- drawdowns, loans, repayments -------------------------------------------
 class DrawdownCreate(Strict):
     amount: MoneyIn
-    term: int
+    term: Term
     method: Literal["equal_principal", "equal_installment"] | None = None
     purpose: str | None = Field(None, max_length=200)
 
@@ -219,7 +221,7 @@ class DrawdownRead(BaseModel):
     credit_line_id: int
     customer_id: int
     amount: MoneyOut
-    term: int
+    term: Term
     method: str
     daily_rate: RateOut
     purpose: str | None
@@ -253,7 +255,7 @@ class LoanRead(BaseModel):
     principal_outstanding: MoneyOut
     daily_rate: RateOut
     penalty_rate: RateOut
-    term: int
+    term: Term
     method: str
     start_date: date
     status: str
@@ -328,7 +330,7 @@ class ReconciliationRead(BaseModel):
 class ApiKeyCreate(Strict):
     role: Literal["admin", "operator", "borrower"]
     name: str = Field(min_length=1, max_length=100)
-    customer_id: int | None = Field(None, gt=0)
+    customer_id: int | None = Field(None, gt=0, le=MAX_ID)
 
 
 class ApiKeyRead(BaseModel):

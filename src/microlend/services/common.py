@@ -25,10 +25,10 @@ def check_amount(amount: Decimal, field: str = "amount") -> Decimal:
         raise ValidationError("amount must be a finite decimal", code="invalid_amount", field=field)
     if amount <= 0:
         raise ValidationError("amount must be positive", code="invalid_amount", field=field)
+    if amount >= Decimal("1e13"):
+        raise ValidationError("amount is too large", code="invalid_amount", field=field)
     if not is_whole_fen(amount):
         raise ValidationError("amount must not have parts smaller than one fen (0.01)", code="invalid_amount", field=field)
-    if amount >= Decimal("1e15"):
-        raise ValidationError("amount is too large", code="invalid_amount", field=field)
     return amount.quantize(FEN)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from microlend.api import schemas, views
-from microlend.api.deps import IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
+from microlend.api.deps import IdPath, IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
 from microlend.errors import BusinessRuleError
 from microlend.lending.products import RepaymentMethod
 from microlend.services import credit_lines, drawdowns
@@ -14,7 +14,7 @@ from microlend.services.common import fingerprint
 router = APIRouter(prefix="/v1/credit-lines", tags=["credit lines"])
 
 
-def _visible_line(platform, principal, line_id: int):
+def _visible_line(platform, principal, line_id: IdPath):
     line = credit_lines.get_line(uow=platform.uow(), line_id=line_id)
     ensure_visible(principal, line.customer_id, "credit line", line_id, "line_id")
     return line
@@ -30,43 +30,43 @@ def grant(body: schemas.CreditLineCreate, platform: PlatformDep, principal: Staf
 
 
 @router.get("/{line_id}", response_model=schemas.CreditLineRead)
-def read_line(line_id: int, platform: PlatformDep, principal: PrincipalDep):
+def read_line(line_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     return views.line(_visible_line(platform, principal, line_id))
 
 
 @router.get("/{line_id}/events", response_model=list[schemas.CreditLineEventRead])
-def line_events(line_id: int, platform: PlatformDep, principal: PrincipalDep):
+def line_events(line_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     _visible_line(platform, principal, line_id)
     return [schemas.CreditLineEventRead(**e) for e in credit_lines.line_history(uow=platform.uow(), line_id=line_id)]
 
 
 @router.post("/{line_id}/freeze", response_model=schemas.CreditLineRead)
-def freeze(line_id: int, body: schemas.ReasonBody, platform: PlatformDep, principal: StaffDep):
+def freeze(line_id: IdPath, body: schemas.ReasonBody, platform: PlatformDep, principal: StaffDep):
     return views.line(credit_lines.freeze_line(uow=platform.uow(), clock=platform.clock, line_id=line_id,
                                                reason=body.reason, actor=principal.actor))
 
 
 @router.post("/{line_id}/unfreeze", response_model=schemas.CreditLineRead)
-def unfreeze(line_id: int, body: schemas.ReasonBody, platform: PlatformDep, principal: StaffDep):
+def unfreeze(line_id: IdPath, body: schemas.ReasonBody, platform: PlatformDep, principal: StaffDep):
     return views.line(credit_lines.unfreeze_line(uow=platform.uow(), clock=platform.clock, line_id=line_id,
                                                  reason=body.reason, actor=principal.actor))
 
 
 @router.post("/{line_id}/limit", response_model=schemas.CreditLineRead)
-def change_limit(line_id: int, body: schemas.LimitChange, platform: PlatformDep, principal: StaffDep):
+def change_limit(line_id: IdPath, body: schemas.LimitChange, platform: PlatformDep, principal: StaffDep):
     return views.line(credit_lines.change_limit(uow=platform.uow(), clock=platform.clock, line_id=line_id,
                                                 limit=body.limit, reason=body.reason, actor=principal.actor))
 
 
 @router.post("/{line_id}/close", response_model=schemas.CreditLineRead)
-def close(line_id: int, body: schemas.ReasonBody, platform: PlatformDep, principal: StaffDep):
+def close(line_id: IdPath, body: schemas.ReasonBody, platform: PlatformDep, principal: StaffDep):
     return views.line(credit_lines.close_line(uow=platform.uow(), clock=platform.clock, line_id=line_id,
                                               reason=body.reason, actor=principal.actor))
 
 
 @router.post("/{line_id}/drawdowns", status_code=status.HTTP_201_CREATED, response_model=schemas.DrawdownRead,
              responses={202: {"description": "Disbursement pending at the payment rail"}})
-def draw_down(line_id: int, body: schemas.DrawdownCreate, response: Response, platform: PlatformDep,
+def draw_down(line_id: IdPath, body: schemas.DrawdownCreate, response: Response, platform: PlatformDep,
               principal: PrincipalDep, key: IdempotencyKeyDep):
     _visible_line(platform, principal, line_id)
     result = drawdowns.request_drawdown(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from microlend.api import schemas, views
-from microlend.api.deps import IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
+from microlend.api.deps import IdPath, IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
 from microlend.errors import PermissionDeniedError
 from microlend.security.api_keys import Role
 from microlend.services import drawdowns, ledger, loans, repayments
@@ -17,31 +17,31 @@ from microlend.services.common import fingerprint
 router = APIRouter(tags=["loans"])
 
 
-def _visible_loan(platform, principal, loan_id: int):
+def _visible_loan(platform, principal, loan_id: IdPath):
     loan = loans.get_loan(uow=platform.uow(), loan_id=loan_id)
     ensure_visible(principal, loan.customer_id, "loan", loan_id, "loan_id")
     return loan
 
 
 @router.get("/v1/drawdowns/{drawdown_id}", response_model=schemas.DrawdownRead)
-def read_drawdown(drawdown_id: int, platform: PlatformDep, principal: PrincipalDep):
+def read_drawdown(drawdown_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     result = drawdowns.get_drawdown(uow=platform.uow(), drawdown_id=drawdown_id)
     ensure_visible(principal, result.customer_id, "drawdown", drawdown_id, "drawdown_id")
     return views.drawdown(result)
 
 
 @router.get("/v1/loans/{loan_id}", response_model=schemas.LoanRead)
-def read_loan(loan_id: int, platform: PlatformDep, principal: PrincipalDep):
+def read_loan(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     return views.loan(_visible_loan(platform, principal, loan_id), platform.clock.business_date())
 
 
 @router.get("/v1/loans/{loan_id}/schedule", response_model=schemas.ScheduleRead)
-def read_schedule(loan_id: int, platform: PlatformDep, principal: PrincipalDep):
+def read_schedule(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     return views.schedule(_visible_loan(platform, principal, loan_id), platform.clock.business_date())
 
 
 @router.get("/v1/loans/{loan_id}/payoff-quote", response_model=schemas.PayoffQuoteRead)
-def payoff_quote(loan_id: int, platform: PlatformDep, principal: PrincipalDep,
+def payoff_quote(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDep,
                  on: Annotated[date | None, Query(alias="date")] = None):
     _visible_loan(platform, principal, loan_id)
     quote = loans.payoff_quote(uow=platform.uow(), clock=platform.clock, loan_id=loan_id, on=on)
@@ -52,7 +52,7 @@ def payoff_quote(loan_id: int, platform: PlatformDep, principal: PrincipalDep,
 
 
 @router.post("/v1/loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED, response_model=schemas.RepaymentRead)
-def repay(loan_id: int, body: schemas.RepaymentCreate, platform: PlatformDep, principal: PrincipalDep,
+def repay(loan_id: IdPath, body: schemas.RepaymentCreate, platform: PlatformDep, principal: PrincipalDep,
           key: IdempotencyKeyDep):
     _visible_loan(platform, principal, loan_id)
     if body.channel == "transfer" and principal.role is Role.BORROWER:
@@ -67,13 +67,13 @@ def repay(loan_id: int, body: schemas.RepaymentCreate, platform: PlatformDep, pr
 
 
 @router.get("/v1/loans/{loan_id}/repayments", response_model=list[schemas.RepaymentRead])
-def list_repayments(loan_id: int, platform: PlatformDep, principal: PrincipalDep):
+def list_repayments(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     _visible_loan(platform, principal, loan_id)
     return [views.repayment(r) for r in loans.list_repayments(uow=platform.uow(), loan_id=loan_id)]
 
 
 @router.get("/v1/loans/{loan_id}/reconciliation", response_model=schemas.ReconciliationRead)
-def reconcile(loan_id: int, platform: PlatformDep, _: StaffDep):
+def reconcile(loan_id: IdPath, platform: PlatformDep, _: StaffDep):
     mismatches = ledger.reconcile_loan(uow=platform.uow(), loan_id=loan_id)
     return schemas.ReconciliationRead(
         loan_id=loan_id, reconciled=not mismatches,
