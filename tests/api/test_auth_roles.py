@@ -313,9 +313,6 @@ def test_borrower_writing_to_another_customer_gets_404_and_nothing_is_written(cl
     assert len(rail.instructions) == instructions
 
 
-@pytest.mark.xfail(strict=True, reason="routers/misc.py quote(): credit_lines.get_line names field 'line_id' for a "
-                   "missing line while ensure_visible names 'credit_line_id' for another customer's, so a borrower "
-                   "can tell that another customer's line exists")
 def test_quote_on_another_customers_line_looks_like_a_missing_line(client, two_borrowers):
     me, t = two_borrowers["me"], two_borrowers["theirs"]
     theirs = client.post("/v1/quotes", json={"amount": "1000", "term": 5, "credit_line_id": t["line_id"]}, headers=me)

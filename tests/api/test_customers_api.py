@@ -183,8 +183,6 @@ def test_malformed_json_is_400(client, staff, raw):
     assert count(client, staff) == before
 
 
-@pytest.mark.xfail(strict=True, reason="body that is not UTF-8 gets FastAPI's generic 400 'bad_request' "
-                   "(api/errors.py _http handler), not the documented 400 'malformed_json'")
 def test_body_that_is_not_utf8_is_malformed_json(client, staff):
     before = count(client, staff)
     r = client.post("/v1/customers", content=b'{"name": "\xff"}', headers={**staff, "Content-Type": "application/json"})

@@ -3,7 +3,6 @@ result and moves nothing; a key reused for another request is refused."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 import pytest
 

@@ -85,6 +85,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot even decode (not UTF-8)
+            return JSONResponse(error_body("malformed_json", "the request body is not valid JSON", None), status_code=400)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return JSONResponse(error_body(code, message, None), status_code=exc.status_code, headers=getattr(exc, "headers", None))

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic_core import PydanticCustomError
 
 from microlend.money import FEN, is_whole_fen
@@ -42,11 +42,31 @@ def _parse_rate(value) -> Decimal:
     return rate
 
 
+#: Business dates the platform accepts (schedules run up to 60 months past them).
+DATE_MIN, DATE_MAX = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _check_date(value: date) -> date:
+    if not DATE_MIN <= value <= DATE_MAX:
+        raise PydanticCustomError("invalid_date", f"date must be from {DATE_MIN} to {DATE_MAX}")
+    return value
+
+
+def _rate_text(value: Decimal) -> str:
+    """A rate as written, whatever scale the database gave back: 0.00040000 -> "0.0004"."""
+    return format(value.normalize(), "f") if value else "0"
+
+
 _as_str = PlainSerializer(lambda v: str(v), return_type=str, when_used="json")
 MoneyIn = Annotated[Decimal, BeforeValidator(_parse_amount)]
 RateIn = Annotated[Decimal, BeforeValidator(_parse_rate)]
+DateIn = Annotated[date, AfterValidator(_check_date)]
 MoneyOut = Annotated[Decimal, _as_str]
-RateOut = Annotated[Decimal, _as_str]
+#: Daily rates, multipliers, caps: shown as configured.
+RateOut = Annotated[Decimal, PlainSerializer(_rate_text, return_type=str, when_used="json")]
+#: Annualized rates: always six decimals (0.0001 %), e.g. "0.182500".
+AnnualRateOut = Annotated[Decimal, PlainSerializer(lambda v: str(v.quantize(Decimal("0.000001"))), return_type=str,
+                                                   when_used="json")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 MAX_ID = 2_147_483_647
 Term = Annotated[int, Field(ge=1, le=360)]
@@ -172,7 +192,7 @@ class QuoteRequest(Strict):
     credit_line_id: int | None = Field(None, gt=0, le=MAX_ID, description="Price at this line's daily rate")
     daily_rate: RateIn | None = Field(None, description="Defaults to the line's rate, else the product's top rate")
     method: Literal["equal_principal", "equal_installment"] | None = None
-    start_date: date | None = None
+    start_date: DateIn | None = None
 
 
 class InstallmentRead(BaseModel):
@@ -188,9 +208,9 @@ class InstallmentRead(BaseModel):
 
 
 class RatesRead(BaseModel):
-    apr: RateOut = Field(description="Annualized rate, IRR method: monthly IRR x 12")
-    effective_annual: RateOut
-    simple: RateOut = Field(description="Interest and fees over principal-days, x 365")
+    apr: AnnualRateOut = Field(description="Annualized rate, IRR method: monthly IRR x 12")
+    effective_annual: AnnualRateOut
+    simple: AnnualRateOut = Field(description="Interest and fees over principal-days, x 365")
     daily_rate: RateOut
 
 
@@ -261,7 +281,7 @@ class LoanRead(BaseModel):
     status: str
     days_past_due: int
     closed_on: date | None
-    apr: RateOut
+    apr: AnnualRateOut = Field(description="The contract's annualized rate (IRR method)")
 
 
 class ScheduleRead(BaseModel):

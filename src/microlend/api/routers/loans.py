@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from microlend.api import schemas, views
+from microlend.api.schemas import DateIn
 from microlend.api.deps import IdPath, IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
 from microlend.errors import PermissionDeniedError
 from microlend.security.api_keys import Role
@@ -42,7 +42,7 @@ def read_schedule(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDe
 
 @router.get("/v1/loans/{loan_id}/payoff-quote", response_model=schemas.PayoffQuoteRead)
 def payoff_quote(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDep,
-                 on: Annotated[date | None, Query(alias="date")] = None):
+                 on: Annotated[DateIn | None, Query(alias="date")] = None):
     _visible_loan(platform, principal, loan_id)
     quote = loans.payoff_quote(uow=platform.uow(), clock=platform.clock, loan_id=loan_id, on=on)
     return schemas.PayoffQuoteRead(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import text
 
 from microlend.api import schemas, views
+from microlend.api.schemas import DateIn
 from microlend.api.deps import AdminDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
+from microlend.errors import NotFoundError
 from microlend.lending.products import RepaymentMethod
 from microlend.security.api_keys import Role
 from microlend.services import credit_lines, keys, ledger, products
@@ -35,7 +36,11 @@ def me(principal: PrincipalDep):
 def quote(body: schemas.QuoteRequest, platform: PlatformDep, principal: PrincipalDep):
     product_code, rate = body.product_code, body.daily_rate
     if body.credit_line_id is not None:
-        line = credit_lines.get_line(uow=platform.uow(), line_id=body.credit_line_id)
+        try:
+            line = credit_lines.get_line(uow=platform.uow(), line_id=body.credit_line_id)
+        except NotFoundError as exc:  # same answer as for another customer's line
+            exc.field = "credit_line_id"
+            raise
         ensure_visible(principal, line.customer_id, "credit line", body.credit_line_id, "credit_line_id")
         product_code = line.product_code
         rate = rate if rate is not None else line.daily_rate
@@ -50,7 +55,7 @@ def quote(body: schemas.QuoteRequest, platform: PlatformDep, principal: Principa
 
 
 @router.get("/v1/ledger/trial-balance", response_model=schemas.TrialBalanceRead)
-def trial_balance(platform: PlatformDep, _: StaffDep, through: Annotated[date | None, Query()] = None):
+def trial_balance(platform: PlatformDep, _: StaffDep, through: Annotated[DateIn | None, Query()] = None):
     tb = ledger.get_trial_balance(uow=platform.uow(), through=through)
     return schemas.TrialBalanceRead(
         through=through, total_debit=tb.total_debit, total_credit=tb.total_credit, balanced=tb.balanced,
