@@ -19,8 +19,9 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/microlend demo run
 
-## The whole test suite (SQLite always; PostgreSQL too when MICROLEND_TEST_DATABASE_URL is set).
+## Lint, then the whole test suite (SQLite always; PostgreSQL too when MICROLEND_TEST_DATABASE_URL is set).
 test: install
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest --cov=microlend --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 ## Speed figures (see docs/benchmarks.md).
