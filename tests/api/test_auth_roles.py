@@ -11,21 +11,13 @@ import pytest
 from microlend.security.api_keys import Role
 from microlend.services import keys
 from microlend.simulation.people import make_person
+from api_helpers import assert_error
 
 TODAY = date(2026, 3, 10)
 
 
 def person(n: int):
     return make_person(random.Random(n), on=TODAY)
-
-
-def assert_error(resp, status: int, code: str, field: str | None) -> dict:
-    assert resp.status_code == status, resp.text
-    error = resp.json()["error"]
-    assert error["code"] == code, resp.text
-    assert error["field"] == field, resp.text
-    assert error["message"]
-    return error
 
 
 def draw(client, headers, line_id: int, amount: str = "10000", term: int = 10) -> dict:

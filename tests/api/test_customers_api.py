@@ -10,6 +10,7 @@ import pytest
 
 from microlend.lending.identity import id_check_character, luhn_check_digit
 from microlend.simulation.people import make_id_number, make_person
+from api_helpers import assert_error
 
 TODAY = date(2026, 3, 10)
 
@@ -21,20 +22,6 @@ def person(n: int):
 def body_for(n: int, **overrides) -> dict:
     p = person(n)
     return {"name": p.name, "id_number": p.id_number, "phone": p.phone, "bank_card": p.bank_card, **overrides}
-
-
-def assert_error(resp, status: int, code: str, field: str | None) -> dict:
-    assert resp.status_code == status, resp.text
-    error = resp.json()["error"]
-    assert error["code"] == code, resp.text
-    assert error["field"] == field, resp.text
-    assert error["message"]
-    return error
-
-
-@pytest.fixture
-def staff(auth):
-    return auth("operator")
 
 
 def count(client, staff) -> int:

@@ -7,20 +7,7 @@ from __future__ import annotations
 import pytest
 
 from microlend.adapters.payment_rail import RailOutcome
-
-
-def assert_error(resp, status: int, code: str, field: str | None) -> dict:
-    assert resp.status_code == status, resp.text
-    error = resp.json()["error"]
-    assert error["code"] == code, resp.text
-    assert error["field"] == field, resp.text
-    assert error["message"]
-    return error
-
-
-@pytest.fixture
-def staff(auth):
-    return auth("operator")
+from api_helpers import assert_error
 
 
 def draw(client, headers, line_id, key, amount="10000", term=10, **extra):

@@ -6,20 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
-
-def assert_error(resp, status: int, code: str, field: str | None) -> dict:
-    assert resp.status_code == status, resp.text
-    error = resp.json()["error"]
-    assert error["code"] == code, resp.text
-    assert error["field"] == field, resp.text
-    assert error["message"]
-    return error
-
-
-@pytest.fixture
-def staff(auth):
-    return auth("operator")
+from api_helpers import assert_error
 
 
 def lines_of(client, staff, customer_id: int) -> list[dict]:

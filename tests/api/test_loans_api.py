@@ -6,22 +6,9 @@ import re
 from decimal import Decimal
 
 import pytest
+from api_helpers import assert_error
 
 MONEY = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
-
-
-def assert_error(resp, status: int, code: str, field: str | None) -> dict:
-    assert resp.status_code == status, resp.text
-    error = resp.json()["error"]
-    assert error["code"] == code, resp.text
-    assert error["field"] == field, resp.text
-    assert error["message"]
-    return error
-
-
-@pytest.fixture
-def staff(auth):
-    return auth("operator")
 
 
 def draw(client, staff, line_id: int, amount="10000", term=10, **extra):
