@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
@@ -108,15 +109,19 @@ def build_schedule(
     monthly_fee_rate: Decimal = ZERO,
 ) -> Schedule:
     """The contractual schedule of a new drawdown."""
-    dues = due_dates(start, term)
-    periods = list(zip([start, *dues[:-1]], dues))
+    periods = contract_periods(start, term)
     fee = monthly_fee_amount(principal, monthly_fee_rate)
-    rows = build_installments(principal=principal, daily_rate=daily_rate, periods=periods, method=method, fee=fee)
-    interest = principal_days = ZERO
-    for row in rows:
-        interest += row.interest
-        principal_days += row.opening_principal * (row.due_date - row.period_start).days
+    totals: list[Decimal] = []
+    rows = _build(principal, daily_rate, periods, method, fee, 1, totals)
+    interest, principal_days = totals
     return Schedule(principal, daily_rate, method, start, fee, tuple(rows), interest, fee * term, principal_days)
+
+
+@lru_cache(maxsize=8192)
+def contract_periods(start: date, term: int) -> tuple[tuple[date, date, int], ...]:
+    """(start, due date, days) of each period; cached, since a day's quotes share their start."""
+    dues = due_dates(start, term)
+    return tuple((begin, due, (due - begin).days) for begin, due in zip([start, *dues[:-1]], dues))
 
 
 def build_installments(
@@ -133,9 +138,16 @@ def build_installments(
     Also used to re-schedule what is left after a partial prepayment: the first
     period then starts on the prepayment date and is shorter than a month.
     """
+    spans = [(begin, due, (due - begin).days) for begin, due in periods]
+    return _build(principal, daily_rate, spans, method, fee, first_number, [])
+
+
+def _build(principal: Decimal, daily_rate: Decimal, spans, method: RepaymentMethod, fee: Decimal,
+           first_number: int, totals: list[Decimal]) -> list[Installment]:
     if method is RepaymentMethod.EQUAL_PRINCIPAL:
-        return _rows(principal, daily_rate, periods, fee, first_number, split_evenly(principal, len(periods)), None)
-    return _rows(principal, daily_rate, periods, fee, first_number, None, annuity_payment(principal, daily_rate, periods))
+        return _rows(principal, daily_rate, spans, fee, first_number, split_evenly(principal, len(spans)), None, totals)
+    payment = _level_payment(principal, daily_rate, [days for _, _, days in spans])
+    return _rows(principal, daily_rate, spans, fee, first_number, None, payment, totals)
 
 
 def annuity_payment(principal: Decimal, daily_rate: Decimal, periods: list[tuple[date, date]]) -> Decimal:
@@ -144,7 +156,11 @@ def annuity_payment(principal: Decimal, daily_rate: Decimal, periods: list[tuple
     Balance after period k is B_k = B_{k-1} (1 + r d_k) - A; setting B_n = 0
     gives A = P * prod(1 + r d_k) / sum_k prod_{j>k}(1 + r d_j).
     """
-    growth = [1 + daily_rate * (due - begin).days for begin, due in periods]
+    return _level_payment(principal, daily_rate, [(due - begin).days for begin, due in periods])
+
+
+def _level_payment(principal: Decimal, daily_rate: Decimal, period_days: list[int]) -> Decimal:
+    growth = [1 + daily_rate * days for days in period_days]
     tail_product = Decimal(1)
     denominator = Decimal(0)
     for g in reversed(growth):
@@ -153,14 +169,22 @@ def annuity_payment(principal: Decimal, daily_rate: Decimal, periods: list[tuple
     return (principal * tail_product / denominator).quantize(FEN, rounding=_ROUND)
 
 
-def _rows(principal: Decimal, daily_rate: Decimal, periods: list[tuple[date, date]], fee: Decimal, first_number: int,
-          principals: list[Decimal] | None, level_payment: Decimal | None) -> list[Installment]:
-    """Rows for either method: fixed principals, or a level payment less each period's interest."""
+def _rows(principal: Decimal, daily_rate: Decimal, spans, fee: Decimal, first_number: int,
+          principals: list[Decimal] | None, level_payment: Decimal | None, totals: list[Decimal]) -> list[Installment]:
+    """Rows for either method: fixed principals, or a level payment less each period's interest.
+
+    Appends (total interest, sum of principal x days) to ``totals`` on the way.
+    """
     rows: list[Installment] = []
     balance = principal
-    last = len(periods) - 1
-    for k, (begin, due) in enumerate(periods):
-        interest = (balance * daily_rate * (due - begin).days).quantize(FEN, rounding=_ROUND)
+    last = len(spans) - 1
+    total_interest = ZERO
+    principal_days = 0
+    for k, (begin, due, days) in enumerate(spans):
+        balance_days = balance * days
+        interest = (balance_days * daily_rate).quantize(FEN, rounding=_ROUND)
+        principal_days += balance_days
+        total_interest += interest
         if k == last:
             part = balance
         else:
@@ -171,4 +195,5 @@ def _rows(principal: Decimal, daily_rate: Decimal, periods: list[tuple[date, dat
                 part = balance
         rows.append(Installment(first_number + k, begin, due, balance, part, interest, fee))
         balance -= part
+    totals += (total_interest, principal_days)
     return rows
