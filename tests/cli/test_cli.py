@@ -70,3 +70,5 @@ def test_db_upgrade_keys_demo_and_ledger(sqlite_env):
     assert tb.exit_code == 0 and json.loads(tb.stdout)["balanced"] is True
     assert runner.invoke(app, ["ledger", "reconcile"]).exit_code == 0
     assert runner.invoke(app, ["ledger", "trial-balance", "--through", "nope"]).exit_code == 2
+    resolved = runner.invoke(app, ["drawdowns", "resolve-pending"])
+    assert resolved.exit_code == 0 and "0 pending drawdowns examined" in resolved.stdout

@@ -18,10 +18,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger reports.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+drawdowns_app = typer.Typer(help="Drawdowns.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(demo_app, name="demo")
+app.add_typer(drawdowns_app, name="drawdowns")
 app.command()(quote)
 
 
@@ -113,6 +115,18 @@ def reconcile() -> None:
     console.print("[green]all loans reconcile[/]" if not mismatches else f"[red]{len(mismatches)} mismatches[/]")
     if mismatches:
         raise typer.Exit(1)
+
+
+@drawdowns_app.command("resolve-pending")
+def resolve_pending_drawdowns() -> None:
+    """Finish drawdowns left pending by a rail timeout or a crash, from the rail's own record."""
+    from microlend.services.drawdowns import resolve_pending
+
+    p = platform()
+    done = resolve_pending(uow=p.uow(), rail=p.rail, cipher=p.cipher, clock=p.clock)
+    for d in done:
+        console.print(f"drawdown {d.id}: {d.status}" + (f" (loan {d.loan_id})" if d.loan_id else ""))
+    console.print(f"{len(done)} pending drawdowns examined")
 
 
 @demo_app.command("load")
