@@ -70,5 +70,10 @@ def test_db_upgrade_keys_demo_and_ledger(sqlite_env):
     assert tb.exit_code == 0 and json.loads(tb.stdout)["balanced"] is True
     assert runner.invoke(app, ["ledger", "reconcile"]).exit_code == 0
     assert runner.invoke(app, ["ledger", "trial-balance", "--through", "nope"]).exit_code == 2
+    key_id = created.stdout.split("key id ")[1].split()[0]
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code == 2
+    rotated = runner.invoke(app, ["keys", "rotate-fields"])
+    assert rotated.exit_code == 0 and "0 of 6 customers re-encrypted" in rotated.stdout
     resolved = runner.invoke(app, ["drawdowns", "resolve-pending"])
     assert resolved.exit_code == 0 and "0 pending drawdowns examined" in resolved.stdout

@@ -143,3 +143,42 @@ def test_customer_registration_validates_before_writing(platform):
             customers.register_customer(uow=platform.uow(), cipher=platform.cipher, clock=platform.clock, **data)
     with platform.uow() as uow:
         assert uow.customers.list(limit=5, offset=0) == []
+
+
+def test_rotate_customer_pii_moves_every_token_to_the_active_key(platform, make_customer):
+    from microlend.services.rotation import rotate_customer_pii
+
+    for _ in range(3):
+        make_customer()
+    make_customer(bank_card=None)
+    s = platform.settings
+    new_key = "k2:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="
+    rotated = FieldCipher.from_settings(Settings(database_url=s.database_url, field_keys=f"{s.field_keys},{new_key}",
+                                                 active_field_key="k2", lookup_key=s.lookup_key))
+    with platform.engine.connect() as conn:
+        before = conn.execute(select(tables.customers.c.id, tables.customers.c.phone_token)).all()
+    assert rotate_customer_pii(uow=platform.uow(), cipher=rotated, batch_size=2) == 4
+    assert rotate_customer_pii(uow=platform.uow(), cipher=rotated, batch_size=2) == 0  # resumable, idempotent
+    with platform.engine.connect() as conn:
+        rows = conn.execute(select(tables.customers)).mappings().all()
+    for row in rows:
+        for column, field in (("id_number_token", "id_number"), ("phone_token", "phone"), ("card_token", "bank_card")):
+            if row[column] is not None:
+                assert rotated.key_id_of(row[column]) == "k2"
+                rotated.decrypt(row[column], field=field)
+    old_phone = {i: platform.cipher.decrypt(t, field="phone") for i, t in before}
+    assert {r["id"]: rotated.decrypt(r["phone_token"], field="phone") for r in rows} == old_phone
+
+
+def test_revoked_key_no_longer_authenticates(platform):
+    from microlend.errors import AuthenticationError, NotFoundError
+    from microlend.security.api_keys import Role
+    from microlend.services import keys
+
+    new = keys.create_key(uow=platform.uow(), clock=platform.clock, role=Role.OPERATOR, name="ops")
+    assert keys.authenticate(uow=platform.uow(), token=new.token).role is Role.OPERATOR
+    keys.revoke_key(uow=platform.uow(), clock=platform.clock, key_id=new.key_id)
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(uow=platform.uow(), token=new.token)
+    with pytest.raises(NotFoundError):
+        keys.revoke_key(uow=platform.uow(), clock=platform.clock, key_id="nope")

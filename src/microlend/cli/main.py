@@ -68,6 +68,36 @@ def keys_create(
     print(new.token)
 
 
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part after mlk_)")]) -> None:
+    """Revoke an API key at once."""
+    from microlend.services.keys import revoke_key
+
+    p = platform()
+    revoke_key(uow=p.uow(), clock=p.clock, key_id=key_id)
+    console.print(f"key {key_id} revoked")
+
+
+@keys_app.command("rotate-fields")
+def keys_rotate_fields(batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500) -> None:
+    """Re-encrypt ID numbers, phones and cards under MICROLEND_ACTIVE_FIELD_KEY (resumable)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from sqlalchemy import func, select
+
+    from microlend.services.rotation import rotate_customer_pii
+    from microlend.store import tables
+
+    p = platform()
+    with p.uow() as uow:
+        total = uow.session.execute(select(func.count()).select_from(tables.customers)).scalar_one()
+    with Progress(TextColumn("re-encrypting"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("customers", total=total)
+        changed = rotate_customer_pii(uow=p.uow(), cipher=p.cipher, batch_size=batch_size,
+                                      progress=lambda n: bar.advance(task, n))
+    console.print(f"{changed} of {total} customers re-encrypted under key {p.settings.active_field_key}")
+
+
 def _parse_date(text: Optional[str], name: str) -> Optional[date]:
     if text is None:
         return None

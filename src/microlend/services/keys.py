@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from microlend.clock import Clock
-from microlend.errors import AuthenticationError, ValidationError
+from microlend.errors import AuthenticationError, NotFoundError, ValidationError
 from microlend.security.api_keys import NewKey, Principal, Role, generate_key, secret_matches, split_token
 from microlend.services.common import require
 from microlend.store.uow import UnitOfWork
@@ -35,3 +35,14 @@ def authenticate(*, uow: UnitOfWork, token: str) -> Principal:
     if row is None or row.revoked_at is not None or not secret_matches(secret, row.secret_hash):
         raise AuthenticationError("the API key is not valid", code="invalid_api_key", field="authorization")
     return Principal(key_id=row.key_id, role=Role(row.role), customer_id=row.customer_id, name=row.name)
+
+
+def revoke_key(*, uow: UnitOfWork, clock: Clock, key_id: str) -> None:
+    """Revoke a key at once; requests with it get 401 from then on."""
+    with uow:
+        row = uow.api_keys.get_by_key_id(key_id)
+        if row is None:
+            raise NotFoundError(f"API key {key_id} not found", code="api_key_not_found", field="key_id")
+        if row.revoked_at is None:
+            uow.api_keys.revoke(key_id, at=clock.now())
+            uow.commit()

@@ -21,7 +21,7 @@ from microlend.errors import BusinessRuleError, ConflictError, ExternalServiceEr
 from microlend.lending.loans import Loan, LoanStatus, apply_payment
 from microlend.lending.postings import recognition_entry, repayment_entry
 from microlend.lending.records import Repayment
-from microlend.money import ZERO
+from microlend.money import ZERO, is_whole_fen
 from microlend.security.fields import FieldCipher
 from microlend.services.common import check_amount, check_replay, is_unique_violation, require
 from microlend.store.uow import UnitOfWork
@@ -109,6 +109,9 @@ def _debit_card(uow: UnitOfWork, rail: PaymentRail, cipher: FieldCipher, loan: L
     if result.outcome is RailOutcome.PENDING or result.amount <= ZERO:
         raise ExternalServiceError("the card debit is still pending; retry with the same Idempotency-Key",
                                    code="rail_pending", field="bank_card")
+    if result.amount > amount or not is_whole_fen(result.amount):
+        raise ExternalServiceError(f"the rail reported an impossible amount {result.amount} for a debit of {amount}",
+                                   code="rail_bad_amount", field="bank_card")
     return result.amount
 
 

@@ -183,6 +183,24 @@ class LedgerRepository:
         return [dict(r._mapping) for r in self.session.execute(stmt)]
 
 
+class CustomerPiiRepository:
+    """Bulk access to the encrypted columns, for key rotation."""
+
+    COLUMNS = ("id_number_token", "phone_token", "card_token")
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def batch_after(self, last_id: int, size: int) -> list:
+        t = tables.customers
+        stmt = select(t.c.id, *(t.c[c] for c in self.COLUMNS)).where(t.c.id > last_id).order_by(t.c.id).limit(size)
+        return list(self.session.execute(stmt))
+
+    def update_tokens(self, customer_id: int, tokens: dict[str, str]) -> None:
+        t = tables.customers
+        self.session.execute(t.update().where(t.c.id == customer_id).values(**tokens))
+
+
 class ApiKeyRepository:
     def __init__(self, session: Session):
         self.session = session
@@ -195,6 +213,10 @@ class ApiKeyRepository:
 
     def get_by_key_id(self, key_id: str):
         return self.session.execute(select(tables.api_keys).where(tables.api_keys.c.key_id == key_id)).first()
+
+    def revoke(self, key_id: str, *, at: datetime) -> None:
+        t = tables.api_keys
+        self.session.execute(t.update().where(t.c.key_id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=at))
 
     def revoke_named(self, name: str, *, at: datetime) -> None:
         t = tables.api_keys

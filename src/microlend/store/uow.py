@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from microlend.store.repositories import (
-    ApiKeyRepository, CreditLineRepository, CustomerRepository, DrawdownRepository, LedgerRepository,
+    ApiKeyRepository, CreditLineRepository, CustomerPiiRepository, CustomerRepository, DrawdownRepository, LedgerRepository,
     LoanRepository, ProductRepository, RepaymentRepository,
 )
 
@@ -29,6 +29,7 @@ class UnitOfWork:
         self.repayments = RepaymentRepository(s)
         self.ledger = LedgerRepository(s)
         self.api_keys = ApiKeyRepository(s)
+        self.customer_pii = CustomerPiiRepository(s)
         return self
 
     def __exit__(self, *exc_info) -> None:
