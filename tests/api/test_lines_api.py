@@ -250,3 +250,10 @@ def test_available_is_limit_minus_outstanding_and_revolves(client, staff, make_l
     r = client.post(f"/v1/loans/{loan_id}/repayments", json={"amount": payoff}, headers=staff)
     assert r.status_code == 201 and r.json()["paid_off"] is True
     assert client.get(base, headers=staff).json()["used"] == "5000.00"
+
+
+def test_rate_with_more_than_eight_decimals_is_refused(client, staff, make_customer):
+    r = grant(client, staff, make_customer().id, daily_rate="0.000444444444")
+    assert_error(r, 422, "invalid_rate", "daily_rate")
+    ok = grant(client, staff, make_customer().id, daily_rate="0.000400000000")  # trailing zeros are fine
+    assert ok.status_code == 201, ok.text

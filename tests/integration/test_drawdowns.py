@@ -173,3 +173,30 @@ def test_concurrent_replays_of_one_key_make_one_drawdown(platform, make_line):
         t.join(timeout=120)
     assert len(ids) == 8 and len(set(ids)) == 1
     assert line_of(platform, line.id).used == Decimal("1000.00")
+
+
+def test_concurrent_grants_make_one_open_line(platform, make_customer):
+    """Two operators granting the same customer a line at once: one line, one line_exists."""
+    customer = make_customer()
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            credit_lines.grant_line(uow=platform.uow(), clock=platform.clock, customer_id=customer.id,
+                                    product_code="REVOLVE", limit=Decimal("20000"), actor="t")
+            result = "ok"
+        except ConflictError as exc:
+            result = exc.code
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["line_exists"] * 3 + ["ok"]
+    assert len(credit_lines.lines_of_customer(uow=platform.uow(), customer_id=customer.id)) == 1

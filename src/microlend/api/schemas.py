@@ -35,10 +35,15 @@ def _parse_amount(value) -> Decimal:
     return amount.quantize(FEN)
 
 
+RATE_PLACES = 8
+
+
 def _parse_rate(value) -> Decimal:
     rate = _parse_decimal(value, code="invalid_rate", what="rate")
     if rate < 0 or rate >= 1:
         raise PydanticCustomError("invalid_rate", "rate must be from 0 to below 1")
+    if rate.normalize().as_tuple().exponent < -RATE_PLACES:  # rates are stored with 8 decimals
+        raise PydanticCustomError("invalid_rate", f"rate must have at most {RATE_PLACES} decimal places")
     return rate
 
 

@@ -8,7 +8,6 @@ dearest possible price breaks the annualized-rate cap never reaches a borrower.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import date
 from decimal import Decimal
 from enum import Enum
 
@@ -81,6 +80,9 @@ class LoanProduct:
             raise ValidationError(f"repayment method {method.value} is not offered", code="invalid_method", field="method")
 
     def check_daily_rate(self, rate: Decimal) -> None:
+        if rate.normalize().as_tuple().exponent < -8:
+            raise ValidationError("a daily rate has at most 8 decimal places", code="invalid_daily_rate",
+                                  field="daily_rate")
         if not (self.daily_rate_min <= rate <= self.daily_rate_max):
             raise ValidationError(
                 f"daily rate {rate} is outside the product range {self.daily_rate_min} to {self.daily_rate_max}",
@@ -102,29 +104,34 @@ def validate_product(product: LoanProduct) -> LoanProduct:
     """Check a product's numbers and that its dearest price stays within the cap.
 
     The dearest price is the top daily rate plus any fee, for every term and
-    method, over a spread of start dates (the IRR rate depends on the calendar).
+    method, at the smallest drawdown and at 10,000 (fen rounding weighs more on
+    small loans), over every calendar (``lending.cap``).
     """
     _check_shape(product)
-    from microlend.lending.pricing import annualized_rates  # local: pricing imports products
-    from microlend.lending.schedule import build_schedule
-
-    reference = max(product.drawdown_min, min(Decimal("10000"), product.line_max))
-    starts = [date(2025, m, d) for m in range(1, 13) for d in (1, 31 if m in (1, 3, 5, 7, 8, 10, 12) else 28)]
-    worst = Decimal("0")
-    for term in product.terms:
-        for method in product.methods:
-            for start in starts:
-                schedule = build_schedule(
-                    principal=reference, daily_rate=product.daily_rate_max, term=term,
-                    start=start, method=method, monthly_fee_rate=product.monthly_fee_rate,
-                )
-                worst = max(worst, annualized_rates(schedule).apr)
+    worst, where = dearest_price(product, product.daily_rate_max)
     if worst > product.apr_cap:
         raise BusinessRuleError(
-            f"the dearest price of product {product.code} is an annualized rate of {worst:.4%}, above the cap of {product.apr_cap:.2%}",
+            f"the dearest price of product {product.code} is an annualized rate of {worst:.4%} "
+            f"({where}), above the cap of {product.apr_cap:.2%}",
             code="product_apr_above_cap", field="daily_rate_max",
         )
     return product
+
+
+def dearest_price(product: LoanProduct, daily_rate: Decimal) -> tuple[Decimal, str]:
+    """The highest annualized rate a drawdown at ``daily_rate`` can have, and where it occurs."""
+    from microlend.lending.cap import dearest_apr  # local: cap imports this module
+
+    amounts = sorted({product.drawdown_min, max(product.drawdown_min, min(Decimal("10000"), product.line_max))})
+    worst, where = Decimal(-1), ""
+    for term in product.terms:
+        for method in product.methods:
+            for amount in amounts:
+                apr, start = dearest_apr(principal=amount, daily_rate=daily_rate, term=term, method=method,
+                                         monthly_fee_rate=product.monthly_fee_rate)
+                if apr > worst:
+                    worst, where = apr, f"{amount} over {term} months, {method.value}, drawn on {start}"
+    return worst, where
 
 
 def _check_shape(p: LoanProduct) -> None:

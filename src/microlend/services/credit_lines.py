@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
+
+from sqlalchemy.exc import IntegrityError
 
 from microlend.clock import Clock
 from microlend.errors import BusinessRuleError, ConflictError, ValidationError
 from microlend.lending.credit_lines import CreditLine, LineEvent, LineEventKind, LineStatus
-from microlend.lending.pricing import annualized_rates, check_apr_cap
-from microlend.lending.products import LoanProduct
-from microlend.lending.schedule import build_schedule
-from microlend.services.common import require
+from microlend.lending.products import LoanProduct, dearest_price
+from microlend.services.common import is_unique_violation, require
 from microlend.store.uow import UnitOfWork
 
 
-# A 31 January start has the short February period, where the IRR rate of a
-# daily-rate loan is highest; line pricing checks use it as the worst case.
-_WORST_START = date(2025, 1, 31)
-
-
 def check_line_price(product: LoanProduct, daily_rate: Decimal) -> None:
-    """The line's daily rate must be in the product range and, at every term, within the cap."""
+    """The line's daily rate must be in the product range and within the cap on every calendar."""
     product.check_daily_rate(daily_rate)
-    for term in product.terms:
-        for method in product.methods:
-            schedule = build_schedule(
-                principal=Decimal("10000"), daily_rate=daily_rate, term=term, start=_WORST_START,
-                method=method, monthly_fee_rate=product.monthly_fee_rate,
-            )
-            check_apr_cap(annualized_rates(schedule), product.apr_cap)
+    worst, where = dearest_price(product, daily_rate)
+    if worst > product.apr_cap:
+        raise BusinessRuleError(
+            f"at this daily rate the annualized rate reaches {worst:.4%} ({where}), above the cap of {product.apr_cap:.2%}",
+            code="apr_above_cap", field="daily_rate",
+        )
 
 
 def grant_line(
@@ -37,7 +30,9 @@ def grant_line(
     daily_rate: Decimal | None = None, actor: str, reason: str = "granted by operator",
 ) -> CreditLine:
     with uow:
-        customer = require(uow.customers.get(customer_id), "customer", customer_id, "customer_id")
+        # The customer row is locked so two grants for one customer cannot both pass the check below
+        # (a partial unique index on open lines backs it up).
+        customer = require(uow.customers.get(customer_id, for_update=True), "customer", customer_id, "customer_id")
         product = require(uow.products.get(product_code), "product", product_code, "product_code")
         if not product.active:
             raise BusinessRuleError(f"product {product_code} is not active", code="product_inactive", field="product_code")
@@ -55,7 +50,13 @@ def grant_line(
         ))
         uow.lines.add_event(line.id, LineEvent(LineEventKind.GRANTED, None, limit, reason),
                             actor=actor, business_date=clock.business_date(), at=clock.now())
-        uow.commit()
+        try:
+            uow.commit()
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise ConflictError("the customer already has an open line for this product",
+                                    code="line_exists", field="customer_id") from exc
+            raise
         return line
 
 

@@ -45,8 +45,8 @@ class CustomerRepository:
         self.session.flush()
         return customer
 
-    def get(self, customer_id: int) -> Customer | None:
-        return self.session.get(Customer, customer_id)
+    def get(self, customer_id: int, *, for_update: bool = False) -> Customer | None:
+        return self.session.get(Customer, customer_id, with_for_update=for_update or None)
 
     def get_by_id_hash(self, id_hash: str) -> Customer | None:
         return self.session.scalars(select(Customer).where(tables.customers.c.id_number_hash == id_hash)).first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint,
+    UniqueConstraint, text,
 )
 
 from microlend.store.types import ExactDecimal, Money, UTCDateTime
@@ -60,6 +60,9 @@ credit_lines = Table(
     Column("opened_on", Date, nullable=False),
     Column("closed_on", Date),
     CheckConstraint("used >= 0", name="used_not_negative"),
+    # One open (active or frozen) line per customer and product.
+    Index("uq_credit_lines_open_per_product", "customer_id", "product_code", unique=True,
+          sqlite_where=text("status <> 'closed'"), postgresql_where=text("status <> 'closed'")),
     CheckConstraint('"limit" > 0', name="limit_positive"),
 )
 

@@ -103,6 +103,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('credit_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_credit_lines_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('uq_credit_lines_open_per_product', ['customer_id', 'product_code'], unique=True,
+                              sqlite_where=sa.text("status <> 'closed'"),
+                              postgresql_where=sa.text("status <> 'closed'"))
 
     op.create_table('journal_lines',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -349,6 +352,7 @@ def downgrade() -> None:
 
     op.drop_table('journal_lines')
     with op.batch_alter_table('credit_lines', schema=None) as batch_op:
+        batch_op.drop_index('uq_credit_lines_open_per_product')
         batch_op.drop_index(batch_op.f('ix_credit_lines_customer_id'))
 
     op.drop_table('credit_lines')
