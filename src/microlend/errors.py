@@ -13,12 +13,15 @@ class MicrolendError(Exception):
 
     code: str = "error"
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 extra: dict | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.field = field
+        #: More machine-readable facts for the client (e.g. the id of a failed drawdown).
+        self.extra = extra or {}
 
     def to_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "message": self.message, "field": self.field}

@@ -179,13 +179,12 @@ def test_repayment_retry_after_a_rail_timeout_collects_once(client, staff, auth,
     line, loan_id = loan
     before = state(client, staff, line)
     rail.will("timeout")
-    assert_error(repay(client, staff, loan_id, "rp-slow", amount="700"), 502, "rail_timeout", "bank_card")
+    timed_out = assert_error(repay(client, staff, loan_id, "rp-slow", amount="700"), 502, "rail_timeout", "bank_card")
     assert state(client, staff, line) == before
     # the rail has not decided yet: still nothing booked
     assert_error(repay(client, staff, loan_id, "rp-slow", amount="700"), 502, "rail_pending", "bank_card")
     assert state(client, staff, line) == before
-    me = client.get("/v1/me", headers=staff).json()["key_id"]
-    rail.settle(f"RP-{me}-rp-slow", RailOutcome.SUCCEEDED)
+    rail.settle(f"CD{timed_out['card_debit_id']:012d}", RailOutcome.SUCCEEDED)
     done = repay(client, staff, loan_id, "rp-slow", amount="700")
     assert done.status_code == 201, done.text
     assert done.json()["amount"] == "700.00"

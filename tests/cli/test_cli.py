@@ -77,3 +77,5 @@ def test_db_upgrade_keys_demo_and_ledger(sqlite_env):
     assert rotated.exit_code == 0 and "0 of 6 customers re-encrypted" in rotated.stdout
     resolved = runner.invoke(app, ["drawdowns", "resolve-pending"])
     assert resolved.exit_code == 0 and "0 pending drawdowns examined" in resolved.stdout
+    debits = runner.invoke(app, ["repayments", "resolve-pending"])
+    assert debits.exit_code == 0 and "0 pending card debits examined" in debits.stdout

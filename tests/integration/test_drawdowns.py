@@ -200,3 +200,29 @@ def test_concurrent_grants_make_one_open_line(platform, make_customer):
         t.join(timeout=60)
     assert sorted(outcomes) == ["line_exists"] * 3 + ["ok"]
     assert len(credit_lines.lines_of_customer(uow=platform.uow(), customer_id=customer.id)) == 1
+
+
+def test_short_disbursement_books_what_was_paid_and_frees_the_rest(platform, make_line, rail):
+    line = make_line(limit="20000")
+    rail.will("partial:120.00")
+    dd = draw(platform, line.id, "1000")
+    assert dd.status == "disbursed" and dd.disbursed_amount == Decimal("120.00")
+    with platform.uow() as uow:
+        loan = uow.loans.get(dd.loan_id)
+        assert loan.principal == Decimal("120.00")
+        assert uow.ledger.account_sums()["1101"][0] == Decimal("120.00")
+    assert line_of(platform, line.id).used == Decimal("120.00")
+    assert ledger.reconcile_all(uow=platform.uow()) == []
+
+
+def test_rail_reporting_more_than_asked_holds_the_drawdown_for_review(platform, make_line, rail, monkeypatch):
+    from microlend.adapters.payment_rail import RailResult
+
+    line = make_line(limit="20000")
+    monkeypatch.setattr(rail, "disburse", lambda *, reference, card_number, amount: RailResult(
+        RailOutcome.SUCCEEDED, reference, amount + Decimal("1.00"), "SIMX"))
+    dd = draw(platform, line.id, "1000")
+    assert dd.status == "review" and dd.failure_code == "rail_amount_mismatch" and dd.loan_id is None
+    assert line_of(platform, line.id).used == Decimal("1000.00")  # still reserved until reconciled
+    with platform.uow() as uow:
+        assert uow.ledger.account_sums() == {}

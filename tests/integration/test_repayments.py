@@ -187,3 +187,59 @@ def test_any_sequence_keeps_ledger_and_loans_in_step(platform, make_line, clock,
     assert used == sum((l.principal_outstanding for l in loans), Decimal("0.00"))
     for l in loans:
         assert sum(i.principal for i in l.installments) + l.principal_prepaid == l.principal
+
+
+def test_card_debit_that_timed_out_is_booked_when_the_rail_settles(platform, make_line, rail, clock):
+    """The rail takes 1,000 after a timeout while staff record a 100 transfer: 900 repays the
+    loan and 100 is held in suspense for refund; nothing the rail took goes unbooked."""
+    from microlend.adapters.payment_rail import RailOutcome
+    from microlend.services.card_debits import debit_reference
+
+    line = make_line()
+    loan_id = draw(platform, line.id, "1000").loan_id
+    rail.will("timeout")
+    with pytest.raises(ExternalServiceError) as err:
+        pay(platform, loan_id, "1000", channel=repayments.Channel.CARD, idempotency_key="K")
+    debit_id = err.value.extra["card_debit_id"]
+    pay(platform, loan_id, "100")  # a transfer recorded meanwhile
+    rail.settle(debit_reference(debit_id), RailOutcome.SUCCEEDED)
+    rep = pay(platform, loan_id, "1000", channel=repayments.Channel.CARD, idempotency_key="K")
+    assert rep.amount == Decimal("900.00") and rep.paid_off
+    again = pay(platform, loan_id, "1000", channel=repayments.Channel.CARD, idempotency_key="K")
+    assert again.id == rep.id
+    tb = {r.account.code: r for r in ledger.get_trial_balance(uow=platform.uow()).rows}
+    assert tb["2101"].balance == Decimal("100.00")      # held for refund
+    assert tb["1001"].balance == Decimal("100.00")      # 1,000 out, 100 + 1,000 in: the 100 owed back
+    assert tb["1101"].balance == Decimal("0.00")
+    assert ledger.reconcile_all(uow=platform.uow()) == []
+    assert [d for d in rail.instructions if d[0] == "debit"] == []  # the timed-out instruction was never resent
+
+
+def test_pending_card_debits_are_resolved_from_the_rail(platform, make_line, rail, clock):
+    from microlend.adapters.payment_rail import RailOutcome
+    from microlend.services.card_debits import debit_reference, resolve_pending_debits
+
+    line = make_line()
+    loan_id = draw(platform, line.id, "2000").loan_id
+    clock.advance(10)
+    rail.will("timeout")
+    with pytest.raises(ExternalServiceError):
+        pay(platform, loan_id, "500", channel=repayments.Channel.CARD)
+    [pending] = resolve_pending_debits(uow=platform.uow(), rail=rail, cipher=platform.cipher, clock=clock)
+    assert pending.status == "pending"  # the rail still has no answer
+    rail.settle(debit_reference(pending.id), RailOutcome.SUCCEEDED)
+    [done] = resolve_pending_debits(uow=platform.uow(), rail=rail, cipher=platform.cipher, clock=clock)
+    assert done.status == "succeeded" and done.collected == Decimal("500.00") and done.repayment_id
+    assert resolve_pending_debits(uow=platform.uow(), rail=rail, cipher=platform.cipher, clock=clock) == []
+    assert len(loans.list_repayments(uow=platform.uow(), loan_id=loan_id)) == 1
+    assert ledger.reconcile_all(uow=platform.uow()) == []
+
+
+def test_one_idempotency_key_cannot_serve_both_channels(platform, make_line):
+    line = make_line()
+    loan_id = draw(platform, line.id, "2000").loan_id
+    pay(platform, loan_id, "100", idempotency_scope="s", idempotency_key="same", request_fingerprint="transfer")
+    with pytest.raises(ConflictError) as err:
+        pay(platform, loan_id, "100", channel=repayments.Channel.CARD, idempotency_scope="s",
+            idempotency_key="same", request_fingerprint="card")
+    assert err.value.code == "idempotency_key_reused"

@@ -42,7 +42,7 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_sqlite(tmp_path):
     assert current_revision(engine) is None
     upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM ledger_accounts")).scalar() == 11
+        assert conn.execute(text("SELECT count(*) FROM ledger_accounts")).scalar() == 12
 
 
 def test_money_round_trips_exactly(platform, make_line):

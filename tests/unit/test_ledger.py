@@ -37,7 +37,8 @@ def entry(*lines: JournalLine) -> JournalEntry:
 
 def test_chart_of_accounts():
     codes = Accounts.by_code()
-    assert len(codes) == len(Accounts.all()) == 11
+    assert len(codes) == len(Accounts.all()) == 12
+    assert not Accounts.SUSPENSE.normal_debit  # a liability: money owed back to borrowers
     assert codes["1101"] is Accounts.PRINCIPAL
     assert Accounts.PRINCIPAL.normal_debit
     assert Accounts.CREDIT_LOSS_EXPENSE.normal_debit

@@ -55,8 +55,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MicrolendError)
     async def _domain(request: Request, exc: MicrolendError):
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
-        extra = getattr(exc, "extra", None) or {}
-        return JSONResponse(error_body(exc.code, exc.message, exc.field, **extra), status_code=status_for(exc), headers=headers)
+        return JSONResponse(error_body(exc.code, exc.message, exc.field, **exc.extra), status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -253,6 +253,7 @@ class DrawdownRead(BaseModel):
     status: str
     failure_code: str | None
     failure_message: str | None
+    disbursed_amount: MoneyOut | None
     loan_id: int | None
     requested_on: date
     created_at: datetime

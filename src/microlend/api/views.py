@@ -53,7 +53,7 @@ def drawdown(d: Drawdown) -> schemas.DrawdownRead:
     return schemas.DrawdownRead(
         id=d.id, credit_line_id=d.credit_line_id, customer_id=d.customer_id, amount=d.amount, term=d.term,
         method=d.method, daily_rate=d.daily_rate, purpose=d.purpose, status=d.status, failure_code=d.failure_code,
-        failure_message=d.failure_message, loan_id=d.loan_id, requested_on=d.requested_on, created_at=d.created_at,
+        failure_message=d.failure_message, disbursed_amount=d.disbursed_amount, loan_id=d.loan_id, requested_on=d.requested_on, created_at=d.created_at,
     )
 
 

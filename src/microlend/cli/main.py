@@ -19,11 +19,13 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger reports.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 drawdowns_app = typer.Typer(help="Drawdowns.", no_args_is_help=True)
+repayments_app = typer.Typer(help="Repayments.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(demo_app, name="demo")
 app.add_typer(drawdowns_app, name="drawdowns")
+app.add_typer(repayments_app, name="repayments")
 app.command()(quote)
 
 
@@ -157,6 +159,18 @@ def resolve_pending_drawdowns() -> None:
     for d in done:
         console.print(f"drawdown {d.id}: {d.status}" + (f" (loan {d.loan_id})" if d.loan_id else ""))
     console.print(f"{len(done)} pending drawdowns examined")
+
+
+@repayments_app.command("resolve-pending")
+def resolve_pending_card_debits() -> None:
+    """Finish card repayments left pending by a rail timeout or a crash, from the rail's own record."""
+    from microlend.services.card_debits import resolve_pending_debits
+
+    p = platform()
+    done = resolve_pending_debits(uow=p.uow(), rail=p.rail, cipher=p.cipher, clock=p.clock)
+    for d in done:
+        console.print(f"card debit {d.id}: {d.status}" + (f" (repayment {d.repayment_id})" if d.repayment_id else ""))
+    console.print(f"{len(done)} pending card debits examined")
 
 
 @demo_app.command("load")

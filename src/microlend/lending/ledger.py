@@ -49,6 +49,7 @@ class Accounts:
     FEE_RECEIVABLE = Account("1103", "Fees receivable", AccountType.ASSET)
     PENALTY_RECEIVABLE = Account("1104", "Penalty interest receivable", AccountType.ASSET)
     LOSS_ALLOWANCE = Account("1109", "Allowance for credit losses", AccountType.ASSET, contra=True)
+    SUSPENSE = Account("2101", "Borrower funds in suspense (to refund)", AccountType.LIABILITY)
     INTEREST_INCOME = Account("4001", "Interest income", AccountType.INCOME)
     FEE_INCOME = Account("4002", "Fee income", AccountType.INCOME)
     PENALTY_INCOME = Account("4003", "Penalty interest income", AccountType.INCOME)

@@ -54,6 +54,15 @@ def repayment_entry(loan: Loan, allocation: PaymentAllocation, reference: str) -
     return builder.build()
 
 
+def suspense_entry(*, loan_id: int, amount: Decimal, on: date, reference: str) -> JournalEntry:
+    """Money collected above what the loan owed: held for the borrower, to be refunded."""
+    return (
+        EntryBuilder(EntryKind.REPAYMENT, on, f"Collected above the payoff of loan {loan_id}, held for refund", reference)
+        .move(amount, debit=Accounts.SETTLEMENT, credit=Accounts.SUSPENSE, loan_id=loan_id)
+        .build()
+    )
+
+
 def expected_loan_balances(loan: Loan) -> dict[str, Decimal]:
     """What the ledger must show for this loan, account by account (normal side)."""
     return {

@@ -27,6 +27,7 @@ from microlend.lending.products import RepaymentMethod
 from microlend.lending.records import Drawdown, DrawdownStatus
 from microlend.lending.schedule import build_schedule
 from microlend.security.fields import FieldCipher
+from microlend.money import is_whole_fen
 from microlend.services.common import check_amount, check_replay, is_unique_violation, require
 from microlend.services.quotes import make_quote
 from microlend.store.uow import UnitOfWork
@@ -121,11 +122,20 @@ def complete_drawdown(*, uow: UnitOfWork, clock: Clock, drawdown_id: int, result
         line = require(uow.lines.get(drawdown.credit_line_id, for_update=True), "credit line", drawdown.credit_line_id, "line_id")
         drawdown.rail_reference = result.rail_reference
         drawdown.completed_at = clock.now()
-        if result.outcome is RailOutcome.SUCCEEDED:
+        paid = result.amount
+        if result.outcome is RailOutcome.SUCCEEDED and not (0 < paid <= drawdown.amount and is_whole_fen(paid)):
+            # More than asked, or nonsense: hold the reservation for reconciliation with the rail.
+            drawdown.status = DrawdownStatus.REVIEW.value
+            drawdown.failure_code = "rail_amount_mismatch"
+            drawdown.failure_message = f"the rail reported paying {paid} for a drawdown of {drawdown.amount}"
+        elif result.outcome is RailOutcome.SUCCEEDED:
+            # Book what actually reached the borrower; a short payment frees the rest of the reservation.
+            if paid < drawdown.amount:
+                line.release(drawdown.amount - paid)
             product = require(uow.products.get(line.product_code), "product", line.product_code, "product_code")
             today = clock.business_date()
             schedule = build_schedule(
-                principal=drawdown.amount, daily_rate=drawdown.daily_rate, term=drawdown.term, start=today,
+                principal=paid, daily_rate=drawdown.daily_rate, term=drawdown.term, start=today,
                 method=RepaymentMethod(drawdown.method), monthly_fee_rate=product.monthly_fee_rate,
             )
             loan = new_loan(schedule=schedule, product=product, customer_id=drawdown.customer_id,
@@ -133,9 +143,9 @@ def complete_drawdown(*, uow: UnitOfWork, clock: Clock, drawdown_id: int, result
             loan.drawdown_id = drawdown.id
             uow.loans.add(loan)
             assert loan.id is not None
-            uow.ledger.post(disbursement_entry(loan_id=loan.id, amount=drawdown.amount, on=today,
+            uow.ledger.post(disbursement_entry(loan_id=loan.id, amount=paid, on=today,
                                                reference=rail_reference(drawdown_id)), at=clock.now())
-            drawdown.status, drawdown.loan_id = DrawdownStatus.DISBURSED.value, loan.id
+            drawdown.status, drawdown.loan_id, drawdown.disbursed_amount = DrawdownStatus.DISBURSED.value, loan.id, paid
         else:
             line.release(drawdown.amount)
             drawdown.status = DrawdownStatus.FAILED.value

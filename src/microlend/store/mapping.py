@@ -11,7 +11,7 @@ from sqlalchemy.orm import registry, relationship
 from microlend.lending.credit_lines import CreditLine
 from microlend.lending.customers import Customer
 from microlend.lending.loans import Loan, LoanInstallment
-from microlend.lending.records import Drawdown, Repayment
+from microlend.lending.records import CardDebit, Drawdown, Repayment
 from microlend.store import tables
 
 mapper_registry = registry(metadata=tables.metadata)
@@ -27,6 +27,7 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(CreditLine, tables.credit_lines)
     mapper_registry.map_imperatively(Drawdown, tables.drawdowns)
     mapper_registry.map_imperatively(Repayment, tables.repayments)
+    mapper_registry.map_imperatively(CardDebit, tables.card_debits)
     installment_mapper = mapper_registry.map_imperatively(LoanInstallment, tables.loan_installments)
     mapper_registry.map_imperatively(
         Loan, tables.loans,

@@ -13,7 +13,7 @@ from microlend.lending.customers import Customer
 from microlend.lending.ledger import JournalEntry
 from microlend.lending.loans import Loan
 from microlend.lending.products import LoanProduct, product_from_dict, product_to_dict
-from microlend.lending.records import Drawdown, Repayment
+from microlend.lending.records import CardDebit, Drawdown, Repayment
 from microlend.money import ZERO
 from microlend.store import tables
 
@@ -137,9 +137,33 @@ class RepaymentRepository:
         t = tables.repayments
         return self.session.scalars(select(Repayment).where(t.c.idempotency_scope == scope, t.c.idempotency_key == key)).first()
 
+    def get(self, repayment_id: int) -> Repayment | None:
+        return self.session.get(Repayment, repayment_id)
+
     def list_for_loan(self, loan_id: int) -> list[Repayment]:
         t = tables.repayments
         return list(self.session.scalars(select(Repayment).where(t.c.loan_id == loan_id).order_by(t.c.id)))
+
+
+class CardDebitRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, debit: CardDebit) -> CardDebit:
+        self.session.add(debit)
+        self.session.flush()
+        return debit
+
+    def get(self, debit_id: int, *, for_update: bool = False) -> CardDebit | None:
+        return self.session.get(CardDebit, debit_id, with_for_update=for_update or None)
+
+    def by_idempotency(self, scope: str, key: str) -> CardDebit | None:
+        t = tables.card_debits
+        return self.session.scalars(select(CardDebit).where(t.c.idempotency_scope == scope, t.c.idempotency_key == key)).first()
+
+    def pending(self) -> list[CardDebit]:
+        t = tables.card_debits
+        return list(self.session.scalars(select(CardDebit).where(t.c.status == "pending").order_by(t.c.id)))
 
 
 class LedgerRepository:

@@ -93,6 +93,7 @@ drawdowns = Table(
     Column("failure_code", String(64)),
     Column("failure_message", String(500)),
     Column("rail_reference", String(64)),
+    Column("disbursed_amount", Money),
     Column("loan_id", Integer),
     Column("requested_on", Date, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -167,6 +168,26 @@ repayments = Table(
     Column("idempotency_key", String(255)),
     Column("request_fingerprint", String(64)),
     UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_repayments_idempotency"),
+)
+
+card_debits = Table(
+    "card_debits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("requested_on", Date, nullable=False),
+    Column("status", String(12), nullable=False, index=True),
+    Column("collected", Money),
+    Column("excess", Money),
+    Column("failure_code", String(64)),
+    Column("repayment_id", ForeignKey("repayments.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+    Column("idempotency_scope", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
+    UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_card_debits_idempotency"),
 )
 
 ledger_accounts = Table(

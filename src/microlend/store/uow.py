@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from microlend.store.repositories import (
-    ApiKeyRepository, CreditLineRepository, CustomerPiiRepository, CustomerRepository, DrawdownRepository, LedgerRepository,
+    ApiKeyRepository, CardDebitRepository, CreditLineRepository, CustomerPiiRepository, CustomerRepository, DrawdownRepository, LedgerRepository,
     LoanRepository, ProductRepository, RepaymentRepository,
 )
 
@@ -27,6 +27,7 @@ class UnitOfWork:
         self.drawdowns = DrawdownRepository(s)
         self.loans = LoanRepository(s)
         self.repayments = RepaymentRepository(s)
+        self.card_debits = CardDebitRepository(s)
         self.ledger = LedgerRepository(s)
         self.api_keys = ApiKeyRepository(s)
         self.customer_pii = CustomerPiiRepository(s)

@@ -76,10 +76,8 @@ def draw_down(line_id: IdPath, body: schemas.DrawdownCreate, response: Response,
         request_fingerprint=fingerprint({"line_id": line_id, **body.model_dump(mode="json")}),
     )
     if result.status == "failed":
-        error = BusinessRuleError(f"the disbursement failed ({result.failure_code}); nothing was lent",
-                                  code="disbursement_failed", field="bank_card")
-        error.extra = {"drawdown_id": result.id}  # type: ignore[attr-defined]
-        raise error
-    if result.status == "pending":
+        raise BusinessRuleError(f"the disbursement failed ({result.failure_code}); nothing was lent",
+                                code="disbursement_failed", field="bank_card", extra={"drawdown_id": result.id})
+    if result.status in ("pending", "review"):
         response.status_code = status.HTTP_202_ACCEPTED
     return views.drawdown(result)

@@ -152,6 +152,7 @@ def upgrade() -> None:
     sa.Column('failure_code', sa.String(length=64), nullable=True),
     sa.Column('failure_message', sa.String(length=500), nullable=True),
     sa.Column('rail_reference', sa.String(length=64), nullable=True),
+    sa.Column('disbursed_amount', microlend.store.types.Money(precision=18, scale=2), nullable=True),
     sa.Column('loan_id', sa.Integer(), nullable=True),
     sa.Column('requested_on', sa.Date(), nullable=False),
     sa.Column('created_at', microlend.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -251,6 +252,32 @@ def upgrade() -> None:
 
 
 
+    op.create_table('card_debits',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('loan_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('amount', microlend.store.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('requested_on', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('collected', microlend.store.types.Money(precision=18, scale=2), nullable=True),
+    sa.Column('excess', microlend.store.types.Money(precision=18, scale=2), nullable=True),
+    sa.Column('failure_code', sa.String(length=64), nullable=True),
+    sa.Column('repayment_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', microlend.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', microlend.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('idempotency_scope', sa.String(length=64), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=True),
+    sa.Column('request_fingerprint', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_card_debits_customer_id_customers')),
+    sa.ForeignKeyConstraint(['loan_id'], ['loans.id'], name=op.f('fk_card_debits_loan_id_loans')),
+    sa.ForeignKeyConstraint(['repayment_id'], ['repayments.id'], name=op.f('fk_card_debits_repayment_id_repayments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_card_debits')),
+    sa.UniqueConstraint('idempotency_scope', 'idempotency_key', name='uq_card_debits_idempotency')
+    )
+    with op.batch_alter_table('card_debits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_card_debits_loan_id'), ['loan_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_card_debits_status'), ['status'], unique=False)
+
     _seed_chart_of_accounts()
     if op.get_bind().dialect.name == "postgresql":
         _create_balance_trigger()
@@ -263,6 +290,7 @@ CHART_OF_ACCOUNTS = [
     ("1103", "Fees receivable", "asset", False),
     ("1104", "Penalty interest receivable", "asset", False),
     ("1109", "Allowance for credit losses", "asset", True),
+    ("2101", "Borrower funds in suspense (to refund)", "liability", False),
     ("4001", "Interest income", "income", False),
     ("4002", "Fee income", "income", False),
     ("4003", "Penalty interest income", "income", False),
@@ -322,6 +350,10 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS journal_lines_balance ON journal_lines")
         op.execute("DROP FUNCTION IF EXISTS journal_lines_are_immutable()")
         op.execute("DROP FUNCTION IF EXISTS journal_entry_must_balance()")
+    with op.batch_alter_table('card_debits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_card_debits_status'))
+        batch_op.drop_index(batch_op.f('ix_card_debits_loan_id'))
+    op.drop_table('card_debits')
     with op.batch_alter_table('repayments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_repayments_loan_id'))
 
