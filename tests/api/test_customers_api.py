@@ -259,3 +259,27 @@ def test_customer_lines_and_loans_of_a_new_customer_are_empty(client, staff, mak
     assert_error(client.get("/v1/customers/999999/loans", headers=staff), 404, "customer_not_found", "customer_id")
     assert_error(client.get("/v1/customers/999999/credit-lines", headers=staff), 404, "customer_not_found",
                  "customer_id")
+
+
+def test_logs_never_show_personal_data_in_clear(client):
+    """The app leaves every root handler redacting, so a log line quoting PII shows it masked."""
+    import io
+    import logging
+
+    from microlend.security.masking import RedactingFilter
+
+    root = logging.getLogger()
+    assert root.handlers and all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in root.handlers)
+    body = body_for(77)
+    stream = io.StringIO()
+    probe = logging.StreamHandler(stream)
+    probe.addFilter(next(f for f in root.handlers[0].filters if isinstance(f, RedactingFilter)))
+    root.addHandler(probe)
+    try:
+        logging.getLogger("microlend.api").warning("onboarding %s %s %s", body["id_number"], body["phone"],
+                                                    body["bank_card"])
+    finally:
+        root.removeHandler(probe)
+    assert "onboarding" in stream.getvalue()
+    for plain in (body["id_number"], body["phone"], body["bank_card"]):
+        assert plain not in stream.getvalue()

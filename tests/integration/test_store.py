@@ -182,3 +182,25 @@ def test_revoked_key_no_longer_authenticates(platform):
         keys.authenticate(uow=platform.uow(), token=new.token)
     with pytest.raises(NotFoundError):
         keys.revoke_key(uow=platform.uow(), clock=platform.clock, key_id="nope")
+
+
+def test_sqlite_readers_do_not_wait_for_a_writer(platform, make_line):
+    """A request that only reads never queues behind a transaction holding the write lock."""
+    import threading
+
+    from microlend.services import credit_lines
+
+    if platform.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite locking")
+    line = make_line()
+    writer = platform.uow()
+    writer.__enter__()
+    writer.session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock is held from here
+    seen: list = []
+    reader = threading.Thread(target=lambda: seen.append(credit_lines.get_line(uow=platform.reader(), line_id=line.id)))
+    try:
+        reader.start()
+        reader.join(timeout=20)  # a writer-style BEGIN would wait out the 30 s busy timeout
+        assert seen and seen[0].id == line.id
+    finally:
+        writer.__exit__(None, None, None)

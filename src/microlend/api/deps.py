@@ -40,7 +40,7 @@ def get_principal(
         token = value.strip()
     if not token:
         raise AuthenticationError("an API key is required", code="missing_api_key", field="authorization")
-    return keys.authenticate(uow=platform.uow(), token=token)
+    return keys.authenticate(uow=platform.reader(), token=token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -14,7 +14,7 @@ from microlend.adapters.payment_rail import PaymentRail, SimulatedRail
 from microlend.clock import Clock, SystemClock
 from microlend.config import Settings, get_settings
 from microlend.security.fields import FieldCipher
-from microlend.store.database import make_engine, make_session_factory
+from microlend.store.database import READ_ONLY, make_engine, make_session_factory
 from microlend.store.uow import UnitOfWork
 
 
@@ -26,9 +26,11 @@ class Platform:
     cipher: FieldCipher
     rail: PaymentRail
     session_factory: object = field(init=False)
+    read_session_factory: object = field(init=False)
 
     def __post_init__(self) -> None:
         self.session_factory = make_session_factory(self.engine)
+        self.read_session_factory = make_session_factory(self.engine.execution_options(**READ_ONLY))
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, clock: Clock | None = None,
@@ -43,4 +45,9 @@ class Platform:
         )
 
     def uow(self) -> UnitOfWork:
+        """A unit of work for changes (on SQLite it takes the write lock when it begins)."""
         return UnitOfWork(self.session_factory)  # type: ignore[arg-type]
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work that only reads: on SQLite it never waits for, or blocks, a writer."""
+        return UnitOfWork(self.read_session_factory)  # type: ignore[arg-type]

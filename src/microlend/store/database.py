@@ -1,8 +1,9 @@
 """Engines and sessions for SQLite and PostgreSQL.
 
-SQLite: every transaction starts with ``BEGIN IMMEDIATE`` so that two writers
-never both read the same credit-line balance and then both write (the second
-waits, up to the busy timeout). WAL lets readers run beside the writer.
+SQLite: every writing transaction starts with ``BEGIN IMMEDIATE`` so that two
+writers never both read the same credit-line balance and then both write (the
+second waits, up to the busy timeout). Read-only units of work begin deferred
+and, with WAL, read a snapshot beside the writer without waiting.
 PostgreSQL: row locks (``SELECT ... FOR UPDATE``) in the repositories do it.
 """
 
@@ -14,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from microlend.store.mapping import start_mappers
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "microlend_read_only"
+#: Execution options of a read-only unit of work (``Platform.reader``).
+READ_ONLY = {READ_ONLY_OPTION: True}
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -42,7 +46,9 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no lock up front (WAL gives them a snapshot); writers take the write lock.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/credit-lines", tags=["credit lines"])
 
 
 def _visible_line(platform, principal, line_id: IdPath):
-    line = credit_lines.get_line(uow=platform.uow(), line_id=line_id)
+    line = credit_lines.get_line(uow=platform.reader(), line_id=line_id)
     ensure_visible(principal, line.customer_id, "credit line", line_id, "line_id")
     return line
 
@@ -37,7 +37,7 @@ def read_line(line_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
 @router.get("/{line_id}/events", response_model=list[schemas.CreditLineEventRead])
 def line_events(line_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     _visible_line(platform, principal, line_id)
-    return [schemas.CreditLineEventRead(**e) for e in credit_lines.line_history(uow=platform.uow(), line_id=line_id)]
+    return [schemas.CreditLineEventRead(**e) for e in credit_lines.line_history(uow=platform.reader(), line_id=line_id)]
 
 
 @router.post("/{line_id}/freeze", response_model=schemas.CreditLineRead)

@@ -26,13 +26,13 @@ def create_customer(body: schemas.CustomerCreate, platform: PlatformDep, _: Staf
 @router.get("", response_model=list[schemas.CustomerRead])
 def list_customers(platform: PlatformDep, _: StaffDep,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0):
-    return [views.customer(c) for c in customers.list_customers(uow=platform.uow(), limit=limit, offset=offset)]
+    return [views.customer(c) for c in customers.list_customers(uow=platform.reader(), limit=limit, offset=offset)]
 
 
 @router.get("/{customer_id}", response_model=schemas.CustomerRead)
 def read_customer(customer_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     ensure_visible(principal, customer_id, "customer", customer_id, "customer_id")
-    return views.customer(customers.get_customer(uow=platform.uow(), customer_id=customer_id))
+    return views.customer(customers.get_customer(uow=platform.reader(), customer_id=customer_id))
 
 
 @router.put("/{customer_id}/bank-card", response_model=schemas.CustomerRead)
@@ -45,11 +45,11 @@ def bind_bank_card(customer_id: IdPath, body: schemas.BankCardBind, platform: Pl
 @router.get("/{customer_id}/credit-lines", response_model=list[schemas.CreditLineRead])
 def customer_lines(customer_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     ensure_visible(principal, customer_id, "customer", customer_id, "customer_id")
-    return [views.line(l) for l in credit_lines.lines_of_customer(uow=platform.uow(), customer_id=customer_id)]
+    return [views.line(l) for l in credit_lines.lines_of_customer(uow=platform.reader(), customer_id=customer_id)]
 
 
 @router.get("/{customer_id}/loans", response_model=list[schemas.LoanRead])
 def customer_loans(customer_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     ensure_visible(principal, customer_id, "customer", customer_id, "customer_id")
     today = platform.clock.business_date()
-    return [views.loan(l, today) for l in loans.loans_of_customer(uow=platform.uow(), customer_id=customer_id)]
+    return [views.loan(l, today) for l in loans.loans_of_customer(uow=platform.reader(), customer_id=customer_id)]

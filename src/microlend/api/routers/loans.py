@@ -18,14 +18,14 @@ router = APIRouter(tags=["loans"])
 
 
 def _visible_loan(platform, principal, loan_id: IdPath):
-    loan = loans.get_loan(uow=platform.uow(), loan_id=loan_id)
+    loan = loans.get_loan(uow=platform.reader(), loan_id=loan_id)
     ensure_visible(principal, loan.customer_id, "loan", loan_id, "loan_id")
     return loan
 
 
 @router.get("/v1/drawdowns/{drawdown_id}", response_model=schemas.DrawdownRead)
 def read_drawdown(drawdown_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
-    result = drawdowns.get_drawdown(uow=platform.uow(), drawdown_id=drawdown_id)
+    result = drawdowns.get_drawdown(uow=platform.reader(), drawdown_id=drawdown_id)
     ensure_visible(principal, result.customer_id, "drawdown", drawdown_id, "drawdown_id")
     return views.drawdown(result)
 
@@ -44,7 +44,7 @@ def read_schedule(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDe
 def payoff_quote(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDep,
                  on: Annotated[DateIn | None, Query(alias="date")] = None):
     _visible_loan(platform, principal, loan_id)
-    quote = loans.payoff_quote(uow=platform.uow(), clock=platform.clock, loan_id=loan_id, on=on)
+    quote = loans.payoff_quote(uow=platform.reader(), clock=platform.clock, loan_id=loan_id, on=on)
     return schemas.PayoffQuoteRead(
         loan_id=loan_id, date=quote.on, total=quote.total,
         components=[schemas.AllocationPartRead(component=c, installment=n, amount=a) for c, n, a in quote.components],
@@ -69,12 +69,12 @@ def repay(loan_id: IdPath, body: schemas.RepaymentCreate, platform: PlatformDep,
 @router.get("/v1/loans/{loan_id}/repayments", response_model=list[schemas.RepaymentRead])
 def list_repayments(loan_id: IdPath, platform: PlatformDep, principal: PrincipalDep):
     _visible_loan(platform, principal, loan_id)
-    return [views.repayment(r) for r in loans.list_repayments(uow=platform.uow(), loan_id=loan_id)]
+    return [views.repayment(r) for r in loans.list_repayments(uow=platform.reader(), loan_id=loan_id)]
 
 
 @router.get("/v1/loans/{loan_id}/reconciliation", response_model=schemas.ReconciliationRead)
 def reconcile(loan_id: IdPath, platform: PlatformDep, _: StaffDep):
-    mismatches = ledger.reconcile_loan(uow=platform.uow(), loan_id=loan_id)
+    mismatches = ledger.reconcile_loan(uow=platform.reader(), loan_id=loan_id)
     return schemas.ReconciliationRead(
         loan_id=loan_id, reconciled=not mismatches,
         mismatches=[{"account": m.account, "loan_says": str(m.loan_says), "ledger_says": str(m.ledger_says)}

@@ -21,7 +21,7 @@ router = APIRouter(tags=["quotes, ledger, keys"])
 
 @router.get("/v1/health", tags=["health"])
 def health(platform: PlatformDep):
-    with platform.uow() as uow:
+    with platform.reader() as uow:
         uow.session.execute(text("SELECT 1"))  # type: ignore[union-attr]
     return {"status": "ok", "business_date": platform.clock.business_date().isoformat()}
 
@@ -37,14 +37,14 @@ def quote(body: schemas.QuoteRequest, platform: PlatformDep, principal: Principa
     product_code, rate = body.product_code, body.daily_rate
     if body.credit_line_id is not None:
         try:
-            line = credit_lines.get_line(uow=platform.uow(), line_id=body.credit_line_id)
+            line = credit_lines.get_line(uow=platform.reader(), line_id=body.credit_line_id)
         except NotFoundError as exc:  # same answer as for another customer's line
             exc.field = "credit_line_id"
             raise
         ensure_visible(principal, line.customer_id, "credit line", body.credit_line_id, "credit_line_id")
         product_code = line.product_code
         rate = rate if rate is not None else line.daily_rate
-    product = products.get_product(uow=platform.uow(), code=product_code)
+    product = products.get_product(uow=platform.reader(), code=product_code)
     result = make_quote(
         product=product, amount=body.amount, term=body.term,
         daily_rate=rate if rate is not None else product.daily_rate_max,
@@ -56,7 +56,7 @@ def quote(body: schemas.QuoteRequest, platform: PlatformDep, principal: Principa
 
 @router.get("/v1/ledger/trial-balance", response_model=schemas.TrialBalanceRead)
 def trial_balance(platform: PlatformDep, _: StaffDep, through: Annotated[DateIn | None, Query()] = None):
-    tb = ledger.get_trial_balance(uow=platform.uow(), through=through)
+    tb = ledger.get_trial_balance(uow=platform.reader(), through=through)
     return schemas.TrialBalanceRead(
         through=through, total_debit=tb.total_debit, total_credit=tb.total_credit, balanced=tb.balanced,
         rows=[schemas.TrialBalanceRow(account=r.account.code, name=r.account.name, type=r.account.type.value,

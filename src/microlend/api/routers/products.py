@@ -13,12 +13,12 @@ router = APIRouter(prefix="/v1/products", tags=["products"])
 
 @router.get("", response_model=list[schemas.ProductRead])
 def list_products(platform: PlatformDep, _: PrincipalDep):
-    return [views.product(p) for p in products.list_products(uow=platform.uow())]
+    return [views.product(p) for p in products.list_products(uow=platform.reader())]
 
 
 @router.get("/{code}", response_model=schemas.ProductRead)
 def read_product(code: str, platform: PlatformDep, _: PrincipalDep):
-    return views.product(products.get_product(uow=platform.uow(), code=code))
+    return views.product(products.get_product(uow=platform.reader(), code=code))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.ProductRead)
