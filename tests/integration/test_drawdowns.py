@@ -122,30 +122,37 @@ def test_idempotent_drawdown_takes_effect_once(platform, make_line):
     assert other_scope.id != first.id
 
 
+def race(n: int, action) -> list:
+    """Run ``action`` in ``n`` threads released together; return their results (or error codes)."""
+    barrier = threading.Barrier(n)
+    results: list = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            result = action()
+        except (BusinessRuleError, ConflictError) as exc:
+            result = exc.code
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == n, "a racing request hung"
+    return results
+
+
 def test_concurrent_drawdowns_never_overdraw_the_line(platform, make_line):
     """20 simultaneous drawdowns of 1,000 race for a line with room for 5: exactly 5 succeed.
 
     PostgreSQL serialises them with a row lock on the line; SQLite with BEGIN IMMEDIATE.
     """
     line = make_line(limit="5000")
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            result = draw(platform, line.id, "1000").status
-        except BusinessRuleError as exc:
-            result = exc.code
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=worker) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    outcomes = race(20, lambda: draw(platform, line.id, "1000").status)
     assert sorted(outcomes) == ["disbursed"] * 5 + ["limit_exceeded"] * 15
     final = line_of(platform, line.id)
     assert final.used == Decimal("5000.00") and final.available == Decimal("0.00")
@@ -156,48 +163,18 @@ def test_concurrent_drawdowns_never_overdraw_the_line(platform, make_line):
 
 def test_concurrent_replays_of_one_key_make_one_drawdown(platform, make_line):
     line = make_line(limit="20000")
-    barrier = threading.Barrier(8)
-    ids: list[int] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        dd = draw(platform, line.id, "1000", idempotency_scope="s", idempotency_key="same", request_fingerprint="f")
-        with lock:
-            ids.append(dd.id)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert len(ids) == 8 and len(set(ids)) == 1
+    ids = race(8, lambda: draw(platform, line.id, "1000", idempotency_scope="s", idempotency_key="same",
+                               request_fingerprint="f").id)
+    assert len(set(ids)) == 1
     assert line_of(platform, line.id).used == Decimal("1000.00")
 
 
 def test_concurrent_grants_make_one_open_line(platform, make_customer):
     """Two operators granting the same customer a line at once: one line, one line_exists."""
     customer = make_customer()
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            credit_lines.grant_line(uow=platform.uow(), clock=platform.clock, customer_id=customer.id,
-                                    product_code="REVOLVE", limit=Decimal("20000"), actor="t")
-            result = "ok"
-        except ConflictError as exc:
-            result = exc.code
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes = race(4, lambda: credit_lines.grant_line(uow=platform.uow(), clock=platform.clock,
+                                                       customer_id=customer.id, product_code="REVOLVE",
+                                                       limit=Decimal("20000"), actor="t") and "ok")
     assert sorted(outcomes) == ["line_exists"] * 3 + ["ok"]
     assert len(credit_lines.lines_of_customer(uow=platform.uow(), customer_id=customer.id)) == 1
 
