@@ -395,3 +395,16 @@ def test_ledger_stays_reconciled_through_a_loans_life(client, staff, make_line, 
     repaid = client.get(f"{url}/repayments", headers=staff).json()
     assert sum(Decimal(r["principal"]) for r in repaid) == Decimal("6000")
     assert any(Decimal(r["penalty"]) > 0 for r in repaid)
+
+
+@pytest.mark.parametrize("days_late,dpd,bucket,classification", [
+    (0, 0, "current", "normal"), (1, 1, "M1", "special_mention"), (45, 45, "M2", "special_mention"),
+    (100, 100, "M3+", "substandard"),
+])
+def test_loan_shows_days_past_due_bucket_and_class(client, staff, make_line, clock, days_late, dpd, bucket,
+                                                   classification):
+    line = make_line()
+    loan_id = draw(client, staff, line.id, "1000", 5).json()["loan_id"]
+    clock.advance(31 + days_late)  # the first installment falls due after 31 days (2026-04-10)
+    body = client.get(f"/v1/loans/{loan_id}", headers=staff).json()
+    assert (body["days_past_due"], body["bucket"], body["classification"]) == (dpd, bucket, classification)

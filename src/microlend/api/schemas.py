@@ -286,6 +286,8 @@ class LoanRead(BaseModel):
     start_date: date
     status: str
     days_past_due: int
+    bucket: str = Field(description="current, M1, M2, M3 or M3+")
+    classification: str = Field(description="normal, special_mention, substandard, doubtful or loss")
     closed_on: date | None
     apr: AnnualRateOut = Field(description="The contract's annualized rate (IRR method)")
 

@@ -7,6 +7,7 @@ from datetime import date
 from microlend.api import schemas
 from microlend.lending.credit_lines import CreditLine
 from microlend.lending.customers import Customer
+from microlend.lending.delinquency import DEFAULT_POLICY
 from microlend.lending.loans import Loan
 from microlend.lending.products import LoanProduct, product_to_dict
 from microlend.lending.records import Drawdown, Repayment
@@ -58,11 +59,13 @@ def drawdown(d: Drawdown) -> schemas.DrawdownRead:
 
 
 def loan(l: Loan, on: date) -> schemas.LoanRead:
+    dpd = l.days_past_due(on) if l.status == "active" else 0
     return schemas.LoanRead(
         id=l.id, customer_id=l.customer_id, credit_line_id=l.credit_line_id, product_code=l.product_code,
         principal=l.principal, principal_outstanding=l.principal_outstanding, daily_rate=l.daily_rate,
         penalty_rate=l.penalty_rate, term=l.term, method=l.method, start_date=l.start_date, status=l.status,
-        days_past_due=l.days_past_due(on) if l.status == "active" else 0, closed_on=l.closed_on, apr=l.apr,
+        days_past_due=dpd, bucket=DEFAULT_POLICY.bucket(dpd).value,
+        classification=DEFAULT_POLICY.classification(dpd).value, closed_on=l.closed_on, apr=l.apr,
     )
 
 
