@@ -203,3 +203,54 @@ def test_rail_reporting_more_than_asked_holds_the_drawdown_for_review(platform, 
     assert line_of(platform, line.id).used == Decimal("1000.00")  # still reserved until reconciled
     with platform.uow() as uow:
         assert uow.ledger.account_sums() == {}
+
+
+def test_short_disbursement_below_the_minimum_is_held_for_review(platform, make_line, rail):
+    line = make_line(limit="20000")
+    rail.will("partial:0.01")
+    dd = draw(platform, line.id, "1000")
+    assert dd.status == "review" and dd.failure_code == "short_disbursement" and dd.loan_id is None
+    assert line_of(platform, line.id).used == Decimal("1000.00")
+
+
+def test_a_payout_that_would_price_above_the_cap_is_held_for_review(platform, make_customer, rail, clock):
+    """A product capped exactly at its dearest price at 10,000: a short payout of 106.16 on
+    2026-07-01 would cost more than the cap after fen rounding, so it is not booked."""
+    from datetime import date
+
+    from microlend.lending.products import dearest_price, product_from_dict
+    from microlend.services import products
+
+    draft = product_from_dict({"code": "TIGHTFEE", "name": "tight", "monthly_fee_rate": "0.001",
+                               "drawdown_min": "100"})
+    cap, _ = dearest_price(draft, draft.daily_rate_max)
+    products.create_product(uow=platform.uow(), clock=clock,
+                            data={"code": "TIGHTFEE", "name": "tight", "monthly_fee_rate": "0.001",
+                                  "apr_cap": str(cap)})
+    customer = make_customer()
+    line = credit_lines.grant_line(uow=platform.uow(), clock=clock, customer_id=customer.id, product_code="TIGHTFEE",
+                                   limit=Decimal("20000"), actor="t")
+    clock.current_date = date(2026, 7, 1)
+    rail.will("partial:106.16")
+    dd = draw(platform, line.id, "10000", term=5)
+    assert dd.status == "review" and dd.failure_code == "apr_above_cap"
+    with platform.uow() as uow:
+        assert uow.loans.list_for_customer(customer.id) == []
+
+
+def test_locking_read_refreshes_an_object_already_in_the_session(platform, make_line):
+    from sqlalchemy import update
+
+    from microlend.store import tables
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite the writer's lock makes this interleaving impossible")
+    line = make_line(limit="20000")
+    with platform.uow() as uow:
+        stale = uow.lines.get(line.id)
+        with platform.engine.connect() as other:  # another transaction changes the row meanwhile
+            other.execute(update(tables.credit_lines).where(tables.credit_lines.c.id == line.id)
+                          .values(used=Decimal("123.00")))
+            other.commit()
+        locked = uow.lines.get(line.id, for_update=True)
+        assert locked is stale and locked.used == Decimal("123.00")

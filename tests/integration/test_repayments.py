@@ -243,3 +243,13 @@ def test_one_idempotency_key_cannot_serve_both_channels(platform, make_line):
         pay(platform, loan_id, "100", channel=repayments.Channel.CARD, idempotency_scope="s",
             idempotency_key="same", request_fingerprint="card")
     assert err.value.code == "idempotency_key_reused"
+
+
+def test_a_key_used_for_a_transfer_cannot_be_used_for_a_card_debit_even_without_fingerprints(platform, make_line, rail):
+    line = make_line()
+    loan_id = draw(platform, line.id, "2000").loan_id
+    pay(platform, loan_id, "100", idempotency_key="same")
+    with pytest.raises(ConflictError) as err:
+        pay(platform, loan_id, "100", channel=repayments.Channel.CARD, idempotency_key="same")
+    assert err.value.code == "idempotency_key_reused"
+    assert [d for d in rail.instructions if d[0] == "debit"] == []

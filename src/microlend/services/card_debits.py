@@ -17,6 +17,7 @@ own record, under the same reference, so the card is never charged twice.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -30,8 +31,11 @@ from microlend.lending.records import CardDebit, CardDebitStatus, Repayment
 from microlend.money import ZERO, is_whole_fen
 from microlend.security.fields import FieldCipher
 from microlend.services.common import check_replay, is_unique_violation, require
-from microlend.services.repayments import Channel, book_repayment, check_payable
+from microlend.services.repayments import Channel, book_repayment, check_payable, refuse_key_of_other_channel
 from microlend.store.uow import UnitOfWork
+
+
+log = logging.getLogger(__name__)
 
 
 def debit_reference(debit_id: int) -> str:
@@ -72,6 +76,7 @@ def _record(*, uow: UnitOfWork, clock: Clock, loan_id: int, amount: Decimal, ide
             twin = uow.card_debits.by_idempotency(idempotency_scope, idempotency_key)
             if twin is not None:
                 return twin, None
+            refuse_key_of_other_channel(uow, Channel.CARD, idempotency_scope, idempotency_key)
         check_payable(loan, amount, clock.business_date())
         customer = require(uow.customers.get(loan.customer_id), "customer", loan.customer_id, "customer_id")
         if not customer.has_bound_card:
@@ -148,6 +153,9 @@ def resolve_pending_debits(*, uow: UnitOfWork, rail: PaymentRail, cipher: FieldC
         try:
             resolved.append(resolve_debit(uow=uow, rail=rail, cipher=cipher, clock=clock, debit=debit))
         except ExternalServiceError:  # resent and timed out again: still pending
+            resolved.append(debit)
+        except Exception:  # one bad debit must not stop the others; it stays pending and is logged
+            log.exception("card debit %s could not be resolved", debit.id)
             resolved.append(debit)
     return resolved
 

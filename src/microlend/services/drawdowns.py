@@ -14,6 +14,7 @@ while waiting on a bank:
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,8 @@ from microlend.clock import Clock
 from microlend.errors import BusinessRuleError
 from microlend.lending.loans import new_loan
 from microlend.lending.postings import disbursement_entry
-from microlend.lending.products import RepaymentMethod
+from microlend.lending.pricing import annualized_rates
+from microlend.lending.products import LoanProduct, RepaymentMethod
 from microlend.lending.records import Drawdown, DrawdownStatus
 from microlend.lending.schedule import build_schedule
 from microlend.security.fields import FieldCipher
@@ -123,17 +125,18 @@ def complete_drawdown(*, uow: UnitOfWork, clock: Clock, drawdown_id: int, result
         drawdown.rail_reference = result.rail_reference
         drawdown.completed_at = clock.now()
         paid = result.amount
-        if result.outcome is RailOutcome.SUCCEEDED and not (0 < paid <= drawdown.amount and is_whole_fen(paid)):
-            # More than asked, or nonsense: hold the reservation for reconciliation with the rail.
-            drawdown.status = DrawdownStatus.REVIEW.value
-            drawdown.failure_code = "rail_amount_mismatch"
-            drawdown.failure_message = f"the rail reported paying {paid} for a drawdown of {drawdown.amount}"
-        elif result.outcome is RailOutcome.SUCCEEDED:
+        product = require(uow.products.get(line.product_code), "product", line.product_code, "product_code")
+        today = clock.business_date()
+        if result.outcome is RailOutcome.SUCCEEDED:
+            held = _review_reason(drawdown, paid, product, today)
+            if held is not None:
+                # Money went out but cannot be booked as asked: keep the reservation, reconcile by hand.
+                drawdown.status, (drawdown.failure_code, drawdown.failure_message) = DrawdownStatus.REVIEW.value, held
+                uow.commit()
+                return drawdown
             # Book what actually reached the borrower; a short payment frees the rest of the reservation.
             if paid < drawdown.amount:
                 line.release(drawdown.amount - paid)
-            product = require(uow.products.get(line.product_code), "product", line.product_code, "product_code")
-            today = clock.business_date()
             schedule = build_schedule(
                 principal=paid, daily_rate=drawdown.daily_rate, term=drawdown.term, start=today,
                 method=RepaymentMethod(drawdown.method), monthly_fee_rate=product.monthly_fee_rate,
@@ -153,6 +156,20 @@ def complete_drawdown(*, uow: UnitOfWork, clock: Clock, drawdown_id: int, result
             drawdown.failure_message = result.message or "the payment rail refused the disbursement"
         uow.commit()
         return drawdown
+
+
+def _review_reason(drawdown: Drawdown, paid: Decimal, product: LoanProduct, today: date) -> tuple[str, str] | None:
+    """Why a successful payout cannot be booked automatically, if it cannot."""
+    if not (0 < paid <= drawdown.amount and is_whole_fen(paid)):
+        return "rail_amount_mismatch", f"the rail reported paying {paid} for a drawdown of {drawdown.amount}"
+    if paid < product.drawdown_min:
+        return "short_disbursement", f"the rail paid {paid}, below the product's minimum drawdown"
+    schedule = build_schedule(principal=paid, daily_rate=drawdown.daily_rate, term=drawdown.term, start=today,
+                              method=RepaymentMethod(drawdown.method), monthly_fee_rate=product.monthly_fee_rate)
+    apr = annualized_rates(schedule).apr
+    if apr > product.apr_cap:  # paid short or late, the price moved: never book above the cap
+        return "apr_above_cap", f"booked on {today} for {paid} the annualized rate would be {apr:.4%}"
+    return None
 
 
 def _resume(*, uow, rail, cipher, clock, drawdown: Drawdown) -> Drawdown:

@@ -40,7 +40,8 @@ def repay(
     """Repay ``amount`` on a loan today; with an ``idempotency_key`` a retry takes effect once."""
     amount = check_amount(amount)
     if idempotency_key:
-        _refuse_key_of_other_channel(uow, channel, idempotency_scope, idempotency_key, request_fingerprint)
+        with uow:
+            refuse_key_of_other_channel(uow, channel, idempotency_scope, idempotency_key)
     if channel is Channel.CARD:
         from microlend.services.card_debits import repay_by_card  # card_debits builds on this module
 
@@ -70,6 +71,7 @@ def _repay_transfer(*, uow: UnitOfWork, clock: Clock, loan_id: int, amount: Deci
             twin = uow.repayments.by_idempotency(idempotency_scope, idempotency_key)
             if twin is not None:
                 return check_replay(twin, request_fingerprint)
+            refuse_key_of_other_channel(uow, Channel.TRANSFER, idempotency_scope, idempotency_key)
         on = clock.business_date()
         check_payable(loan, amount, on)
         repayment = book_repayment(uow=uow, clock=clock, loan=loan, amount=amount, on=on, channel=Channel.TRANSFER,
@@ -113,14 +115,17 @@ def book_repayment(*, uow: UnitOfWork, clock: Clock, loan: Loan, amount: Decimal
     return repayment
 
 
-def _refuse_key_of_other_channel(uow: UnitOfWork, channel: Channel, scope: str, key: str,
-                                 request_fingerprint: str | None) -> None:
-    """Card debits and transfers keep their keys apart; one key must not serve both."""
-    with uow:
-        other = (uow.repayments.by_idempotency(scope, key) if channel is Channel.CARD
-                 else uow.card_debits.by_idempotency(scope, key))
-    if other is not None and (other.request_fingerprint != request_fingerprint or request_fingerprint is None):
-        check_replay(other, request_fingerprint or "<none>")
+def refuse_key_of_other_channel(uow: UnitOfWork, channel: Channel, scope: str, key: str) -> None:
+    """One key serves one request: a key already used on the other channel is refused.
+
+    Called before anything is written and again with the loan locked, so two
+    requests on one loan cannot both slip through.
+    """
+    other = (uow.repayments.by_idempotency(scope, key) if channel is Channel.CARD
+             else uow.card_debits.by_idempotency(scope, key))
+    if other is not None:
+        raise ConflictError("this Idempotency-Key was already used for a different request",
+                            code="idempotency_key_reused", field="Idempotency-Key")
 
 
 def _by_key(uow: UnitOfWork, scope: str, key: str | None) -> Repayment | None:

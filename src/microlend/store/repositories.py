@@ -18,6 +18,14 @@ from microlend.money import ZERO
 from microlend.store import tables
 
 
+def _get(session: Session, cls, ident: int, for_update: bool):
+    """Load by primary key; with ``for_update``, lock the row and re-read it even if it is
+    already in the session (a plain ``get`` would return the cached, unlocked state)."""
+    if for_update:
+        return session.get(cls, ident, with_for_update=True, populate_existing=True)
+    return session.get(cls, ident)
+
+
 class ProductRepository:
     def __init__(self, session: Session):
         self.session = session
@@ -46,7 +54,7 @@ class CustomerRepository:
         return customer
 
     def get(self, customer_id: int, *, for_update: bool = False) -> Customer | None:
-        return self.session.get(Customer, customer_id, with_for_update=for_update or None)
+        return _get(self.session, Customer, customer_id, for_update)
 
     def get_by_id_hash(self, id_hash: str) -> Customer | None:
         return self.session.scalars(select(Customer).where(tables.customers.c.id_number_hash == id_hash)).first()
@@ -65,7 +73,7 @@ class CreditLineRepository:
         return line
 
     def get(self, line_id: int, *, for_update: bool = False) -> CreditLine | None:
-        return self.session.get(CreditLine, line_id, with_for_update=for_update or None)
+        return _get(self.session, CreditLine, line_id, for_update)
 
     def list_for_customer(self, customer_id: int) -> list[CreditLine]:
         stmt = select(CreditLine).where(tables.credit_lines.c.customer_id == customer_id).order_by(tables.credit_lines.c.id)
@@ -93,7 +101,7 @@ class DrawdownRepository:
         return drawdown
 
     def get(self, drawdown_id: int, *, for_update: bool = False) -> Drawdown | None:
-        return self.session.get(Drawdown, drawdown_id, with_for_update=for_update or None)
+        return _get(self.session, Drawdown, drawdown_id, for_update)
 
     def by_idempotency(self, scope: str, key: str) -> Drawdown | None:
         t = tables.drawdowns
@@ -115,7 +123,7 @@ class LoanRepository:
         return loan
 
     def get(self, loan_id: int, *, for_update: bool = False) -> Loan | None:
-        return self.session.get(Loan, loan_id, with_for_update=for_update or None)
+        return _get(self.session, Loan, loan_id, for_update)
 
     def list_for_customer(self, customer_id: int) -> list[Loan]:
         return list(self.session.scalars(select(Loan).where(tables.loans.c.customer_id == customer_id).order_by(tables.loans.c.id)))
@@ -155,7 +163,7 @@ class CardDebitRepository:
         return debit
 
     def get(self, debit_id: int, *, for_update: bool = False) -> CardDebit | None:
-        return self.session.get(CardDebit, debit_id, with_for_update=for_update or None)
+        return _get(self.session, CardDebit, debit_id, for_update)
 
     def by_idempotency(self, scope: str, key: str) -> CardDebit | None:
         t = tables.card_debits
@@ -216,8 +224,10 @@ class CustomerPiiRepository:
         self.session = session
 
     def batch_after(self, last_id: int, size: int) -> list:
+        """The next batch, locked until commit so a card bound meanwhile is not overwritten."""
         t = tables.customers
-        stmt = select(t.c.id, *(t.c[c] for c in self.COLUMNS)).where(t.c.id > last_id).order_by(t.c.id).limit(size)
+        stmt = (select(t.c.id, *(t.c[c] for c in self.COLUMNS)).where(t.c.id > last_id).order_by(t.c.id)
+                .limit(size).with_for_update())
         return list(self.session.execute(stmt))
 
     def update_tokens(self, customer_id: int, tokens: dict[str, str]) -> None:
