@@ -7,8 +7,8 @@ named mode below, so a reader can see where a fen may move and which way.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Iterable, Sequence
 
 from microlend.errors import ValidationError

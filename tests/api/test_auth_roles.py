@@ -7,11 +7,11 @@ import random
 from datetime import date
 
 import pytest
+from api_helpers import assert_error
 
 from microlend.security.api_keys import Role
 from microlend.services import keys
 from microlend.simulation.people import make_person
-from api_helpers import assert_error
 
 TODAY = date(2026, 3, 10)
 

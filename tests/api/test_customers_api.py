@@ -7,10 +7,10 @@ import random
 from datetime import date, timedelta
 
 import pytest
+from api_helpers import assert_error
 
 from microlend.lending.identity import id_check_character, luhn_check_digit
 from microlend.simulation.people import make_id_number, make_person
-from api_helpers import assert_error
 
 TODAY = date(2026, 3, 10)
 

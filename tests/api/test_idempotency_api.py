@@ -3,11 +3,10 @@ result and moves nothing; a key reused for another request is refused."""
 
 from __future__ import annotations
 
-
 import pytest
+from api_helpers import assert_error
 
 from microlend.adapters.payment_rail import RailOutcome
-from api_helpers import assert_error
 
 
 def draw(client, headers, line_id, key, amount="10000", term=10, **extra):

@@ -15,8 +15,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from microlend.errors import (
-    AuthenticationError, BusinessRuleError, ConflictError, ExternalServiceError, MicrolendError, NotFoundError,
-    PermissionDeniedError, ValidationError,
+    AuthenticationError,
+    BusinessRuleError,
+    ConflictError,
+    ExternalServiceError,
+    MicrolendError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
 )
 
 log = logging.getLogger("microlend.api")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import NamedTuple
 
 from microlend.lending.products import RepaymentMethod

@@ -34,7 +34,6 @@ from microlend.services.common import check_replay, is_unique_violation, require
 from microlend.services.repayments import Channel, book_repayment, check_payable, refuse_key_of_other_channel
 from microlend.store.uow import UnitOfWork
 
-
 log = logging.getLogger(__name__)
 
 

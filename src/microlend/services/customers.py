@@ -8,7 +8,11 @@ from microlend.clock import Clock
 from microlend.errors import ConflictError
 from microlend.lending.customers import Customer
 from microlend.lending.identity import (
-    check_applicant_age, normalize_bank_card, normalize_name, normalize_phone, parse_id_number,
+    check_applicant_age,
+    normalize_bank_card,
+    normalize_name,
+    normalize_phone,
+    parse_id_number,
 )
 from microlend.security.fields import FieldCipher
 from microlend.security.masking import mask_bank_card, mask_id_number, mask_phone

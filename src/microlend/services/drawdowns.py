@@ -28,8 +28,8 @@ from microlend.lending.pricing import annualized_rates
 from microlend.lending.products import LoanProduct, RepaymentMethod
 from microlend.lending.records import Drawdown, DrawdownStatus
 from microlend.lending.schedule import build_schedule
-from microlend.security.fields import FieldCipher
 from microlend.money import is_whole_fen
+from microlend.security.fields import FieldCipher
 from microlend.services.common import check_amount, check_replay, is_unique_violation, require
 from microlend.services.quotes import make_quote
 from microlend.store.uow import UnitOfWork

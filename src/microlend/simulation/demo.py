@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from microlend.clock import FixedClock
-from microlend.services import credit_lines, customers, drawdowns, products, loans, repayments
+from microlend.services import credit_lines, customers, drawdowns, loans, products, repayments
 from microlend.services.platform import Platform
 from microlend.simulation.people import make_person
 

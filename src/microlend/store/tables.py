@@ -4,8 +4,20 @@ for existing databases; these definitions must match the latest migration."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint, text,
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
 )
 
 from microlend.store.types import ExactDecimal, Money, UTCDateTime

@@ -9,8 +9,16 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from microlend.store.repositories import (
-    ApiKeyRepository, CardDebitRepository, CreditLineRepository, CustomerPiiRepository, CustomerRepository, DrawdownRepository, LedgerRepository,
-    LoanRepository, ProductRepository, RepaymentRepository,
+    ApiKeyRepository,
+    CardDebitRepository,
+    CreditLineRepository,
+    CustomerPiiRepository,
+    CustomerRepository,
+    DrawdownRepository,
+    LedgerRepository,
+    LoanRepository,
+    ProductRepository,
+    RepaymentRepository,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from microlend.api import schemas, views
-from microlend.api.deps import IdPath, IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
+from microlend.api.deps import IdempotencyKeyDep, IdPath, PlatformDep, PrincipalDep, StaffDep, ensure_visible
 from microlend.errors import BusinessRuleError
 from microlend.lending.products import RepaymentMethod
 from microlend.services import credit_lines, drawdowns

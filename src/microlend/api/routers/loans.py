@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from microlend.api import schemas, views
+from microlend.api.deps import IdempotencyKeyDep, IdPath, PlatformDep, PrincipalDep, StaffDep, ensure_visible
 from microlend.api.schemas import DateIn
-from microlend.api.deps import IdPath, IdempotencyKeyDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
 from microlend.errors import PermissionDeniedError
 from microlend.security.api_keys import Role
 from microlend.services import drawdowns, ledger, loans, repayments

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy import text
 
 from microlend.api import schemas, views
-from microlend.api.schemas import DateIn
 from microlend.api.deps import AdminDep, PlatformDep, PrincipalDep, StaffDep, ensure_visible
+from microlend.api.schemas import DateIn
 from microlend.errors import NotFoundError
 from microlend.lending.products import RepaymentMethod
 from microlend.security.api_keys import Role
