@@ -44,31 +44,25 @@ class DelinquencyPolicy:
             raise ValueError("write-off DPD must be positive")
 
     def bucket(self, dpd: int) -> Bucket:
-        if dpd < 0:
-            raise ValueError("days past due cannot be negative")
-        if dpd == 0:
-            return Bucket.CURRENT
-        m1, m2, m3 = self.bucket_upper_bounds
-        if dpd <= m1:
-            return Bucket.M1
-        if dpd <= m2:
-            return Bucket.M2
-        return Bucket.M3 if dpd <= m3 else Bucket.M3_PLUS
+        return _tier(dpd, self.bucket_upper_bounds, list(Bucket))
 
     def classification(self, dpd: int) -> LoanClass:
-        if dpd < 0:
-            raise ValueError("days past due cannot be negative")
-        if dpd == 0:
-            return LoanClass.NORMAL
-        special, substandard, doubtful = self.class_upper_bounds
-        if dpd <= special:
-            return LoanClass.SPECIAL_MENTION
-        if dpd <= substandard:
-            return LoanClass.SUBSTANDARD
-        return LoanClass.DOUBTFUL if dpd <= doubtful else LoanClass.LOSS
+        return _tier(dpd, self.class_upper_bounds, list(LoanClass))
 
     def due_for_write_off(self, dpd: int) -> bool:
         return dpd >= self.write_off_dpd
+
+
+def _tier(dpd: int, upper_bounds: tuple[int, ...], tiers: list):
+    """tiers[0] when current (0 DPD); then the first tier whose upper bound holds ``dpd``; else the last."""
+    if dpd < 0:
+        raise ValueError("days past due cannot be negative")
+    if dpd == 0:
+        return tiers[0]
+    for bound, tier in zip(upper_bounds, tiers[1:]):
+        if dpd <= bound:
+            return tier
+    return tiers[-1]
 
 
 DEFAULT_POLICY = DelinquencyPolicy()
