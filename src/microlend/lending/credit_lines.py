@@ -50,6 +50,8 @@ class CreditLine:
     used: Decimal = ZERO
     status: str = LineStatus.ACTIVE.value
     status_reason: str | None = None
+    #: Why a frozen line is frozen: "manual" (staff), "overdue" or "write_off" (the close of business).
+    freeze_cause: str | None = None
     closed_on: date | None = None
     id: int | None = None
 
@@ -82,18 +84,18 @@ class CreditLine:
             raise ValueError(f"release of {amount} exceeds used {self.used} on line {self.id}")
         self.used -= amount
 
-    def freeze(self, reason: str) -> LineEvent:
+    def freeze(self, reason: str, cause: str = "manual") -> LineEvent:
         self._require_open()
         if self.status == LineStatus.FROZEN.value:
             raise ConflictError("credit line is already frozen", code="line_already_frozen", field="line_id")
-        self.status, self.status_reason = LineStatus.FROZEN.value, reason
+        self.status, self.status_reason, self.freeze_cause = LineStatus.FROZEN.value, reason, cause
         return LineEvent(LineEventKind.FROZEN, None, None, reason)
 
     def unfreeze(self, reason: str) -> LineEvent:
         self._require_open()
         if self.status != LineStatus.FROZEN.value:
             raise ConflictError("credit line is not frozen", code="line_not_frozen", field="line_id")
-        self.status, self.status_reason = LineStatus.ACTIVE.value, None
+        self.status, self.status_reason, self.freeze_cause = LineStatus.ACTIVE.value, None, None
         return LineEvent(LineEventKind.UNFROZEN, None, None, reason)
 
     def change_limit(self, new_limit: Decimal, product: LoanProduct, reason: str) -> LineEvent:

@@ -28,6 +28,8 @@ class Customer:
     card_hash: str | None = None
     card_masked: str | None = None
     status: str = "active"
+    #: Language of the notices the borrower reads ("zh" or "en").
+    language: str = "zh"
     id: int | None = None
 
     @property

@@ -95,6 +95,27 @@ class Loan:
     closed_on: date | None = None
     drawdown_id: int | None = None
     id: int | None = None
+    # --- kept by the close of business (see lending/daily.py) -----------------
+    #: The last business date the close of business brought this loan to (None: never, or
+    #: touched since by a payment, so the next close of business recomputes it in full).
+    cob_through: date | None = None
+    accrual_base: Decimal = ZERO
+    accrual_principal: Decimal = ZERO
+    accrual_start: date | None = None
+    next_due_date: date | None = None
+    next_event_on: date | None = None
+    overdue_principal: Decimal = ZERO
+    oldest_unpaid_due: date | None = None
+    dpd: int = 0
+    bucket: str = "current"
+    loan_class: str = "normal"
+    #: Income recognised by the close of business in aggregated (not per-loan) ledger entries.
+    cob_interest: Decimal = ZERO
+    cob_penalty: Decimal = ZERO
+    cob_fee: Decimal = ZERO
+    written_off_on: date | None = None
+    written_off_amount: Decimal = ZERO
+    recovered: Decimal = ZERO
 
     # --- what is owed -------------------------------------------------------
     @property
@@ -228,7 +249,7 @@ _FEE_PARTS = {Component.OVERDUE_FEE.value, Component.FEE_DUE.value}
 
 def new_loan(*, schedule: Schedule, product: LoanProduct, customer_id: int, credit_line_id: int, term: int) -> Loan:
     """A loan whose contract terms (rates, grace, allocation order) are fixed at drawdown."""
-    return Loan(
+    loan = Loan(
         customer_id=customer_id, credit_line_id=credit_line_id, product_code=product.code,
         principal=schedule.principal, daily_rate=schedule.daily_rate,
         penalty_rate=schedule.daily_rate * product.penalty_multiplier, grace_days=product.grace_days,
@@ -243,6 +264,8 @@ def new_loan(*, schedule: Schedule, product: LoanProduct, customer_id: int, cred
             for row in schedule.installments
         ],
     )
+    refresh_summary(loan, schedule.start)
+    return loan
 
 
 def apply_payment(loan: Loan, amount: Decimal, on: date) -> PaymentAllocation:
@@ -291,6 +314,7 @@ def apply_payment(loan: Loan, amount: Decimal, on: date) -> PaymentAllocation:
     if paid_off:
         loan.status = LoanStatus.PAID_OFF.value
         loan.closed_on = on
+    refresh_summary(loan, on)
 
     def total(kinds: set[str]) -> Decimal:
         return sum((p.amount for p in parts if p.component in kinds), ZERO)
@@ -330,3 +354,17 @@ def _reschedule_after_prepayment(loan: Loan, prepaid: Decimal, on: date) -> None
             inst.principal = ZERO
             inst.interest = earned if inst is current else ZERO
             inst.fee = inst.fee_paid
+
+
+def refresh_summary(loan: Loan, on: date) -> None:
+    """Recompute, from the installments, the figures the close of business works from.
+
+    They let the nightly close advance a loan with no event that day by arithmetic on
+    one row (see ``lending.daily``); any day with an event recomputes them here.
+    ``cob_through`` is cleared so the next close of business takes the full path.
+    """
+    from microlend.lending.daily import summarize  # daily builds on this module
+
+    for name, value in summarize(loan, on).items():
+        setattr(loan, name, value)
+    loan.cob_through = None

@@ -57,6 +57,8 @@ customers = Table(
     Column("card_masked", String(19)),
     Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    #: Language of borrower notices (SMS): "zh" or "en".
+    Column("language", String(5), nullable=False, server_default="zh"),
 )
 
 credit_lines = Table(
@@ -69,6 +71,8 @@ credit_lines = Table(
     Column("daily_rate", ExactDecimal(12, 8), nullable=False),
     Column("status", String(16), nullable=False),
     Column("status_reason", String(500)),
+    #: Why a frozen line is frozen: "manual" (staff), "overdue" or "write_off" (the close of business).
+    Column("freeze_cause", String(16)),
     Column("opened_on", Date, nullable=False),
     Column("closed_on", Date),
     CheckConstraint("used >= 0", name="used_not_negative"),
@@ -142,6 +146,24 @@ loans = Table(
     Column("fee_recognized", Money, nullable=False),
     Column("penalty_recognized", Money, nullable=False),
     Column("closed_on", Date),
+    # --- the close of business keeps these (see lending/daily.py) ---------------
+    Column("cob_through", Date),
+    Column("accrual_base", Money, nullable=False, server_default="0"),
+    Column("accrual_principal", Money, nullable=False, server_default="0"),
+    Column("accrual_start", Date),
+    Column("next_due_date", Date),
+    Column("next_event_on", Date, index=True),
+    Column("overdue_principal", Money, nullable=False, server_default="0"),
+    Column("oldest_unpaid_due", Date),
+    Column("dpd", Integer, nullable=False, server_default="0"),
+    Column("bucket", String(8), nullable=False, server_default="current"),
+    Column("loan_class", String(20), nullable=False, server_default="normal"),
+    Column("cob_interest", Money, nullable=False, server_default="0"),
+    Column("cob_penalty", Money, nullable=False, server_default="0"),
+    Column("cob_fee", Money, nullable=False, server_default="0"),
+    Column("written_off_on", Date),
+    Column("written_off_amount", Money, nullable=False, server_default="0"),
+    Column("recovered", Money, nullable=False, server_default="0"),
 )
 
 loan_installments = Table(
@@ -242,4 +264,122 @@ api_keys = Table(
     Column("name", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+)
+
+
+# --- close of business -------------------------------------------------------------
+
+cob_runs = Table(
+    "cob_runs", metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("status", String(12), nullable=False),  # running | done
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("owner", String(100), nullable=False),
+    Column("report", JSON),
+)
+
+cob_chunks = Table(
+    "cob_chunks", metadata,
+    Column("business_date", ForeignKey("cob_runs.business_date"), primary_key=True),
+    Column("phase", String(24), primary_key=True),
+    Column("chunk_no", Integer, primary_key=True),
+    Column("first_id", Integer, nullable=False),
+    Column("last_id", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | done
+    Column("worker", String(100)),
+    Column("done_at", UTCDateTime),
+    Column("result", JSON),
+)
+
+loan_delinquency_history = Table(
+    "loan_delinquency_history", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("business_date", Date, nullable=False),
+    Column("dpd", Integer, nullable=False),
+    Column("bucket", String(8), nullable=False),
+    Column("loan_class", String(20), nullable=False),
+    UniqueConstraint("loan_id", "business_date", name="uq_loan_delinquency_history_day"),
+)
+
+write_offs = Table(
+    "write_offs", metadata,
+    Column("loan_id", ForeignKey("loans.id"), primary_key=True),
+    Column("business_date", Date, nullable=False, index=True),
+    Column("dpd", Integer, nullable=False),
+    Column("principal", Money, nullable=False),
+    Column("interest", Money, nullable=False),
+    Column("fee", Money, nullable=False),
+    Column("penalty", Money, nullable=False),
+    Column("journal_entry_id", ForeignKey("journal_entries.id"), nullable=False),
+)
+
+recoveries = Table(
+    "recoveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("received_on", Date, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("card_debit_id", ForeignKey("card_debits.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("idempotency_scope", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
+    UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_recoveries_idempotency"),
+)
+
+sms_outbox = Table(
+    "sms_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False),
+    Column("business_date", Date, nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("language", String(5), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(12), nullable=False, index=True),  # pending | sent | delivered | failed
+    Column("gateway_id", String(64)),
+    Column("failure_code", String(64)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    # Never two copies of one reminder.
+    UniqueConstraint("loan_id", "business_date", "kind", name="uq_sms_outbox_reminder"),
+)
+
+collection_cases = Table(
+    "collection_cases", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False, index=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False),
+    Column("status", String(12), nullable=False, index=True),  # open | closed
+    Column("bucket", String(8), nullable=False, index=True),
+    Column("dpd", Integer, nullable=False),
+    Column("amount_overdue", Money, nullable=False),
+    Column("opened_on", Date, nullable=False),
+    Column("updated_on", Date, nullable=False),
+    Column("closed_on", Date),
+    Column("close_reason", String(32)),
+    Column("assigned_to", String(100)),
+    # One open case per loan.
+    Index("uq_collection_cases_open_loan", "loan_id", unique=True,
+          sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+)
+
+collection_actions = Table(
+    "collection_actions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", ForeignKey("collection_cases.id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # call | sms | promise_to_pay | broken_promise | note
+    Column("outcome", String(40)),
+    Column("note", String(1000)),
+    Column("promise_amount", Money),
+    Column("promise_date", Date),
+    Column("actor", String(100), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
