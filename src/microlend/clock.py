@@ -50,3 +50,37 @@ class FixedClock:
     def advance(self, days: int = 1) -> None:
         self.current_date += timedelta(days=days)
         self.current_time += timedelta(days=days)
+
+
+class BookClock:
+    """Wall time, with the business date of the book: the date of the latest close of business.
+
+    Before any close of business has run, the fallback clock's date. Read at most
+    once a second, so a request does not cost a query.
+    """
+
+    def __init__(self, engine, fallback: Clock, ttl_seconds: float = 1.0):
+        self._engine, self._fallback, self._ttl = engine, fallback, ttl_seconds
+        self._cached: tuple[float, date] | None = None
+
+    def now(self) -> datetime:
+        return self._fallback.now()
+
+    def business_date(self) -> date:
+        import time
+
+        from sqlalchemy import func, select
+
+        from microlend.store.tables import cob_runs
+
+        moment = time.monotonic()
+        if self._cached is not None and moment - self._cached[0] < self._ttl:
+            return self._cached[1]
+        try:
+            with self._engine.connect() as conn:
+                book = conn.execute(select(func.max(cob_runs.c.business_date))).scalar()
+        except Exception:  # a database not migrated yet has no calendar: the fallback's date
+            book = None
+        value = book or self._fallback.business_date()
+        self._cached = (moment, value)
+        return value

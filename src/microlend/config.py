@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    #: The simulated payment rail's behaviour: "scripted" (every debit succeeds unless a test says
+    #: otherwise) or "behavioural" (each simulated borrower pays on time, late, partly or never).
+    simulated_rail: str = Field("scripted", pattern="^(scripted|behavioural)$")
     #: Minimum and maximum age of an applicant on the application date.
     min_applicant_age: int = 18
     max_applicant_age: int = 55

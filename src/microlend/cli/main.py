@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from microlend.cli.cob import cob_app
+from microlend.cli.collections import collections_app
 from microlend.cli.common import console, fail, handle_errors, platform, print_json
 from microlend.cli.quote import quote
 from microlend.security.api_keys import Role
@@ -26,6 +28,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(demo_app, name="demo")
 app.add_typer(drawdowns_app, name="drawdowns")
 app.add_typer(repayments_app, name="repayments")
+app.add_typer(collections_app, name="collections")
+app.add_typer(cob_app, name="cob")
 app.command()(quote)
 
 

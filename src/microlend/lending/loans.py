@@ -367,4 +367,5 @@ def refresh_summary(loan: Loan, on: date) -> None:
 
     for name, value in summarize(loan, on).items():
         setattr(loan, name, value)
+    loan.dpd = loan.days_past_due(on)
     loan.cob_through = None

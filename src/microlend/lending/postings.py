@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from microlend.lending.ledger import Accounts, EntryBuilder, EntryKind, JournalEntry
 from microlend.lending.loans import Loan, PaymentAllocation
+from microlend.money import ZERO
 
 
 def disbursement_entry(*, loan_id: int, amount: Decimal, on: date, reference: str) -> JournalEntry:
@@ -64,10 +65,25 @@ def suspense_entry(*, loan_id: int, amount: Decimal, on: date, reference: str) -
 
 
 def expected_loan_balances(loan: Loan) -> dict[str, Decimal]:
-    """What the ledger must show for this loan, account by account (normal side)."""
+    """What the ledger must show for this loan, account by account (normal side).
+
+    A written-off loan carries nothing: its balances went to credit-loss expense.
+    """
+    if loan.status == "written_off":
+        return {code: ZERO for code in (Accounts.PRINCIPAL.code, Accounts.INTEREST_RECEIVABLE.code,
+                                        Accounts.FEE_RECEIVABLE.code, Accounts.PENALTY_RECEIVABLE.code)}
     return {
         Accounts.PRINCIPAL.code: loan.principal_outstanding,
         Accounts.INTEREST_RECEIVABLE.code: loan.interest_recognized - loan.interest_paid,
         Accounts.FEE_RECEIVABLE.code: loan.fee_recognized - loan.fee_paid,
         Accounts.PENALTY_RECEIVABLE.code: loan.penalty_recognized - loan.penalty_paid,
+    }
+
+
+def aggregated_income(loan: Loan) -> dict[str, Decimal]:
+    """Income the close of business recognised for this loan in per-product entries (no loan id on the lines)."""
+    return {
+        Accounts.INTEREST_RECEIVABLE.code: loan.cob_interest,
+        Accounts.FEE_RECEIVABLE.code: loan.cob_fee,
+        Accounts.PENALTY_RECEIVABLE.code: loan.cob_penalty,
     }

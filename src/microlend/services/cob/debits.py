@@ -1,0 +1,206 @@
+"""COB phases "debit_request" and "debit_send": auto-debit of due and overdue amounts.
+
+On a due date and on the policy's DPD retry days the close of business debits the
+bound card for what is due and overdue, in the same two phases as a borrower's card
+repayment (``services.card_debits``), only in bulk:
+
+1. *request*: one pending ``card_debits`` row per loan and date (idempotency key
+   ``auto:<date>:<loan>``, so a rerun records nothing twice), committed;
+2. *send*: ask the rail under reference ``CD<id>``, with no lock held, then book
+   what it collected. A debit the rail did not answer stays pending and is resolved
+   from the rail's record by the next run; booking only takes pending debits, so
+   nothing is posted twice. Collected money is allocated by ``apply_payment``,
+   exactly as a manual repayment.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, exists, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from microlend.adapters.payment_rail import PaymentRail, RailOutcome, RailResult, RailTimeout
+from microlend.lending.credit_lines import CreditLine
+from microlend.lending.loans import ACCRUED_INTEREST, PREPAID_PRINCIPAL, Loan, LoanStatus, apply_payment
+from microlend.lending.postings import recognition_entry, repayment_entry, suspense_entry
+from microlend.lending.records import CardDebitStatus
+from microlend.money import ZERO, is_whole_fen
+from microlend.security.fields import FieldCipher
+from microlend.services.card_debits import debit_reference
+from microlend.services.repayments import Channel
+from microlend.store import tables
+from microlend.store.repositories import LedgerRepository
+
+log = logging.getLogger(__name__)
+
+AUTO_SCOPE = "cob"
+loans, installments, debits, customers = tables.loans, tables.loan_installments, tables.card_debits, tables.customers
+
+
+def auto_debit_key(on: date, loan_id: int) -> str:
+    return f"auto:{on.isoformat()}:{loan_id}"
+
+
+def amount_due(loan: Loan, on: date) -> Decimal:
+    """Due and overdue amounts (penalty included), not the running period's interest or future principal."""
+    return sum((owed for component, _, owed in loan.buckets(on)
+                if component not in (ACCRUED_INTEREST, PREPAID_PRINCIPAL)), ZERO)
+
+
+def request_debits(session: Session, *, on: date, first_id: int, last_id: int, retry_dpd: tuple[int, ...],
+                   now: datetime) -> dict:
+    """Record a pending auto-debit for each loan in the range that is due today or on a retry day."""
+    due_today = exists().where(installments.c.loan_id == loans.c.id, installments.c.due_date == on)
+    candidates = select(loans.c.id).join(customers, customers.c.id == loans.c.customer_id).where(
+        loans.c.id.between(first_id, last_id), loans.c.status == LoanStatus.ACTIVE.value,
+        customers.c.card_token.is_not(None), or_(due_today, loans.c.dpd.in_(retry_dpd)),
+    )
+    already = set(session.scalars(select(debits.c.loan_id).where(
+        debits.c.loan_id.between(first_id, last_id), debits.c.idempotency_scope == AUTO_SCOPE,
+        debits.c.requested_on == on)))
+    ids = [i for i in session.scalars(candidates) if i not in already]
+    rows = []
+    if ids:
+        for loan in session.scalars(select(Loan).where(loans.c.id.in_(ids))):
+            owed = amount_due(loan, on)
+            if owed > 0:
+                rows.append({"loan_id": loan.id, "customer_id": loan.customer_id, "amount": owed, "requested_on": on,
+                             "status": CardDebitStatus.PENDING.value, "created_at": now,
+                             "idempotency_scope": AUTO_SCOPE, "idempotency_key": auto_debit_key(on, loan.id)})
+    if rows:
+        session.execute(insert(debits), rows)
+    return {"requested": len(rows), "amount": str(sum((r["amount"] for r in rows), ZERO))}
+
+
+def send_debits(session_factory, *, rail: PaymentRail, cipher: FieldCipher, on: date, first_id: int, last_id: int,
+                now: datetime) -> dict:
+    """Ask the rail for each pending auto-debit of the range (no lock held), then book the answers."""
+    with session_factory() as session:
+        pending = session.execute(
+            select(debits.c.id, debits.c.amount, customers.c.card_token)
+            .join(customers, customers.c.id == debits.c.customer_id)
+            .where(debits.c.loan_id.between(first_id, last_id), debits.c.idempotency_scope == AUTO_SCOPE,
+                   debits.c.status == CardDebitStatus.PENDING.value)
+            .order_by(debits.c.id)).all()
+    answers: dict[int, RailResult] = {}
+    timeouts = 0
+    for debit in pending:
+        reference = debit_reference(debit.id)
+        try:
+            answers[debit.id] = rail.status(reference=reference) or rail.debit(
+                reference=reference, card_number=cipher.decrypt(debit.card_token, field="bank_card"),
+                amount=debit.amount)
+        except RailTimeout:
+            timeouts += 1  # stays pending; the next run asks the rail again under the same reference
+    with session_factory() as session:
+        booked = book_answers(session, answers, on=on, now=now)
+        session.commit()
+    booked["timeouts"] = timeouts
+    booked["tried"] = len(pending)
+    return booked
+
+
+def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, now: datetime) -> dict:
+    """Book the rail's answers for pending debits, in bulk, with the loans and lines locked."""
+    counts = {"succeeded": 0, "failed": 0, "partial": 0, "still_pending": 0, "review": 0, "collected": ZERO}
+    final = {i: r for i, r in answers.items() if r.outcome is not RailOutcome.PENDING}
+    counts["still_pending"] = len(answers) - len(final)
+    if not final:
+        return _stringify(counts)
+    rows = {r.id: r for r in session.execute(
+        select(debits).where(debits.c.id.in_(list(final)), debits.c.status == CardDebitStatus.PENDING.value)
+        .order_by(debits.c.id).with_for_update())}
+    loan_ids = sorted({r.loan_id for r in rows.values()})
+    loans_by_id = {loan.id: loan for loan in session.scalars(
+        select(Loan).where(loans.c.id.in_(loan_ids)).order_by(loans.c.id).with_for_update())}
+    line_ids = sorted({loan.credit_line_id for loan in loans_by_id.values()})
+    lines_by_id = {line.id: line for line in session.scalars(
+        select(CreditLine).where(tables.credit_lines.c.id.in_(line_ids)).order_by(tables.credit_lines.c.id)
+        .with_for_update())}
+    debit_updates, applied_payments, excesses = [], [], []
+    for debit_id, row in rows.items():
+        result = final[debit_id]
+        loan = loans_by_id[row.loan_id]
+        update_row = {"b_id": debit_id, "completed_at": now, "status": None, "collected": None, "excess": None,
+                      "failure_code": None, "repayment_id": None}
+        collected = result.amount
+        if result.outcome is RailOutcome.FAILED:
+            update_row.update(status=CardDebitStatus.FAILED.value, failure_code=result.failure_code or "declined")
+            counts["failed"] += 1
+        elif not (ZERO < collected <= row.amount and is_whole_fen(collected)):
+            update_row.update(status=CardDebitStatus.REVIEW.value, failure_code="rail_amount_mismatch")
+            counts["review"] += 1
+        else:
+            owed = loan.payoff_amount(on) if loan.status == LoanStatus.ACTIVE.value else ZERO
+            applied = min(collected, owed)
+            if applied > 0:
+                allocation = apply_payment(loan, applied, on)
+                lines_by_id[loan.credit_line_id].release(allocation.principal)
+                applied_payments.append((update_row, loan, allocation))
+            if collected > applied:
+                update_row["excess"] = collected - applied
+                excesses.append((debit_id, loan.id, collected - applied))
+            update_row.update(status=CardDebitStatus.SUCCEEDED.value, collected=collected,
+                              failure_code=result.failure_code)
+            counts["partial" if collected < row.amount else "succeeded"] += 1
+            counts["collected"] += collected
+        debit_updates.append(update_row)
+    _book_repayments(session, applied_payments, on=on, now=now)
+    ledger = LedgerRepository(session)
+    for debit_id, loan_id, excess in excesses:
+        ledger.post(suspense_entry(loan_id=loan_id, amount=excess, on=on, reference=debit_reference(debit_id)), at=now)
+    session.flush()
+    if debit_updates:
+        session.execute(update(debits).where(debits.c.id == bindparam("b_id")).values(
+            {c: bindparam(c, type_=debits.c[c].type)
+             for c in ("completed_at", "status", "collected", "excess", "failure_code", "repayment_id")}),
+            debit_updates)
+    return _stringify(counts)
+
+
+def _book_repayments(session: Session, applied: list, *, on: date, now: datetime) -> None:
+    """Repayment rows (ids returned in order), then their recognition and repayment entries."""
+    if not applied:
+        return
+    rows = [{
+        "loan_id": loan.id, "amount": allocation.amount, "paid_on": on, "channel": Channel.CARD.value,
+        "principal": allocation.principal, "interest": allocation.interest, "fee": allocation.fee,
+        "penalty": allocation.penalty, "prepaid_principal": allocation.prepaid_principal,
+        "paid_off": allocation.paid_off, "created_at": now,
+        "allocation": [{"component": p.component, "installment": p.installment, "amount": str(p.amount)}
+                       for p in allocation.parts],
+    } for _, loan, allocation in applied]
+    ids = session.scalars(insert(tables.repayments).returning(tables.repayments.c.id, sort_by_parameter_order=True),
+                          rows).all()
+    entries = []
+    for repayment_id, (update_row, loan, allocation) in zip(ids, applied):
+        update_row["repayment_id"] = repayment_id
+        reference = f"RP{repayment_id:012d}"
+        recognition = recognition_entry(loan, on, reference)
+        if recognition is not None:
+            entries.append(recognition)
+        entries.append(repayment_entry(loan, allocation, reference))
+    post_many(session, entries, at=now)
+
+
+def post_many(session: Session, entries: list, *, at: datetime) -> None:
+    """Write many balanced entries with two statements (entries, then all their lines)."""
+    if not entries:
+        return
+    entry_ids = session.scalars(
+        insert(tables.journal_entries).returning(tables.journal_entries.c.id, sort_by_parameter_order=True),
+        [{"entry_date": e.entry_date, "kind": e.kind.value, "description": e.description, "reference": e.reference,
+          "posted_at": at} for e in entries]).all()
+    session.execute(insert(tables.journal_lines), [
+        {"entry_id": entry_id, "account_code": line.account, "debit": line.debit, "credit": line.credit,
+         "loan_id": line.loan_id}
+        for entry_id, entry in zip(entry_ids, entries) for line in entry.lines
+    ])
+
+
+def _stringify(counts: dict) -> dict:
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in counts.items()}
+

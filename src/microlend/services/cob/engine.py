@@ -1,0 +1,189 @@
+"""Running the close of business: dates in order, phases in order, chunks by workers.
+
+The coordinator (``run_cob``) starts or resumes a date, creates each phase's chunks
+and either works them itself (one worker, and always on SQLite) or starts worker
+processes that claim chunks with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), while it
+shows progress and keeps the run's heartbeat. More workers on other machines can
+join a running date with ``microlend cob work``. When every phase is done the
+coordinator posts the day's aggregated accruals and the report in one transaction.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Callable
+
+from sqlalchemy import func, select
+
+from microlend.errors import ConflictError, ValidationError
+from microlend.services.cob import runs
+from microlend.services.cob.phases import PHASES, CobOptions, Phase, process_chunk
+from microlend.services.cob.report import finalize_date
+from microlend.store import tables
+
+#: Called with (phase, chunks done, chunks total, loans done) as chunks finish.
+ProgressFn = Callable[[str, int, int, int], None]
+
+
+@dataclass(frozen=True)
+class DatePlan:
+    dates: list[date]
+    note: str | None = None
+
+
+def plan_dates(platform, *, only: date | None = None, to: date | None = None) -> DatePlan:
+    """Which dates a run covers: the unfinished one, then each next date through ``to`` (or ``only``)."""
+    with platform.engine.connect() as conn:
+        last = runs.last_done(conn)
+        unfinished = conn.execute(select(tables.cob_runs.c.business_date)
+                                  .where(tables.cob_runs.c.status == runs.RUNNING)).scalar()
+    if only is not None:
+        if last is not None and only <= last:
+            return DatePlan([], f"the close of business of {only} has already finished; nothing to do")
+        expected = unfinished or (last + timedelta(days=1) if last else only)
+        if only != expected:
+            raise ValidationError(f"{only} is out of order: the next close of business is {expected}",
+                                  code="cob_date_out_of_order", field="date", extra={"next_date": str(expected)})
+        return DatePlan([only])
+    first = unfinished or (last + timedelta(days=1) if last else (to or platform.clock.business_date()))
+    target = to or platform.clock.business_date()
+    if target < first:
+        return DatePlan([], f"the book is already at {last}; nothing to do through {target}")
+    return DatePlan([first + timedelta(days=n) for n in range((target - first).days + 1)])
+
+
+def run_cob(platform, *, only: date | None = None, to: date | None = None, options: CobOptions | None = None,
+            progress: ProgressFn | None = None, on_date: Callable[[date, dict], None] | None = None) -> list[dict]:
+    """Run the planned dates; returns each date's report."""
+    options = options or CobOptions()
+    if platform.engine.dialect.name != "postgresql" and options.workers > 1:
+        options = replace(options, workers=1)  # SQLite has one writer: more processes would only queue
+    reports = []
+    for day in plan_dates(platform, only=only, to=to).dates:
+        report = run_date(platform, day, options=options, progress=progress)
+        reports.append(report)
+        if on_date is not None:
+            on_date(day, report)
+    return reports
+
+
+def run_date(platform, on: date, *, options: CobOptions, progress: ProgressFn | None = None) -> dict:
+    engine = platform.engine
+    started = runs.begin_date(engine, on, now=platform.clock.now())
+    if started == "done":
+        with engine.connect() as conn:
+            return runs.get_run(conn, on).report or {}
+    timings: dict[str, float] = {}
+    for phase in PHASES:
+        began = time.perf_counter()
+        _create_chunks(platform, on, phase, options)
+        if options.workers <= 1:
+            work_phase(platform, on, phase, options, progress=progress)
+        else:
+            _run_workers(platform, on, phase, options, progress)
+        _wait_phase_done(platform, on, phase)
+        timings[phase.name] = time.perf_counter() - began
+        runs.heartbeat(engine, on, platform.clock.now())
+    return finalize_date(platform, on, timings=timings)
+
+
+def _wait_phase_done(platform, on: date, phase: Phase, timeout: float = 600.0) -> None:
+    """A barrier: chunks claimed by workers elsewhere (``cob work``) must finish before the next phase."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with platform.engine.connect() as conn:
+            finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
+        if finished == total:
+            return
+        if time.monotonic() > deadline:
+            raise ConflictError(f"phase {phase.name} of {on} did not finish; run the close of business again",
+                                code="cob_worker_failed", field=None)
+        time.sleep(0.2)
+        runs.heartbeat(platform.engine, on, platform.clock.now())
+
+
+def _create_chunks(platform, on: date, phase: Phase, options: CobOptions) -> None:
+    ranges = [(0, 0)]
+    if phase.chunked:
+        with platform.engine.connect() as conn:
+            low, high = conn.execute(select(func.min(tables.loans.c.id), func.max(tables.loans.c.id))).one()
+        ranges = runs.id_ranges(low, high, options.chunk_size)
+    runs.ensure_chunks(platform.engine, on, phase.name, ranges)
+
+
+def work_phase(platform, on: date, phase: Phase, options: CobOptions, *, progress: ProgressFn | None = None,
+               worker: str | None = None) -> int:
+    """Claim and process chunks of one phase until none is left; returns how many this worker did."""
+    worker = worker or runs.owner_id()
+    done = 0
+    while True:
+        chunk = runs.claim_chunk(platform.engine, on, phase.name, worker)
+        if chunk is None:
+            return done
+        result = process_chunk(platform, on, phase.name, chunk, options, platform.clock.now())
+        done += 1
+        if progress is not None:
+            with platform.engine.connect() as conn:
+                finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
+            progress(phase.name, finished, total, int(result.get("loans", 0)) if isinstance(result, dict) else 0)
+
+
+def _run_workers(platform, on: date, phase: Phase, options: CobOptions, progress: ProgressFn | None) -> None:
+    context = multiprocessing.get_context("spawn")
+    url = platform.engine.url.render_as_string(hide_password=False)
+    count = options.workers if phase.chunked else 1
+    processes = [context.Process(target=_worker_main, args=(url, on, phase.name, options), daemon=True)
+                 for _ in range(count)]
+    for process in processes:
+        process.start()
+    last_seen = -1
+    while any(p.is_alive() for p in processes):
+        time.sleep(0.2)
+        with platform.engine.connect() as conn:
+            finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
+        if progress is not None and finished != last_seen:
+            progress(phase.name, finished, total, 0)
+            last_seen = finished
+        runs.heartbeat(platform.engine, on, platform.clock.now())
+    failed = [p.exitcode for p in processes if p.exitcode != 0]
+    with platform.engine.connect() as conn:
+        finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
+    if failed or finished != total:
+        raise ConflictError(f"a worker of phase {phase.name} stopped (exit codes {failed}); "
+                            f"run the close of business again to resume {on}", code="cob_worker_failed", field=None)
+    if progress is not None:
+        progress(phase.name, finished, total, 0)
+
+
+def _worker_main(url: str, on: date, phase_name: str, options: CobOptions) -> None:  # pragma: no cover - subprocess
+    from microlend.config import get_settings
+    from microlend.services.platform import Platform
+
+    settings = get_settings().model_copy(update={"database_url": url})
+    platform = Platform.build(settings)
+    phase = next(p for p in PHASES if p.name == phase_name)
+    try:
+        work_phase(platform, on, phase, options)
+    finally:
+        platform.engine.dispose()
+
+
+def join_running(platform, options: CobOptions | None = None, *, wait_seconds: float = 5.0) -> int:
+    """Help a running date from another process or machine: work whatever chunks are pending."""
+    options = options or CobOptions()
+    deadline = time.monotonic() + wait_seconds
+    done = 0
+    while time.monotonic() < deadline:
+        with platform.engine.connect() as conn:
+            on = conn.execute(select(tables.cob_runs.c.business_date)
+                              .where(tables.cob_runs.c.status == runs.RUNNING)).scalar()
+        if on is None:
+            return done
+        for phase in PHASES:
+            if phase.chunked:
+                done += work_phase(platform, on, phase, options)
+        time.sleep(0.2)
+    return done

@@ -1,0 +1,161 @@
+"""COB phase "loans": accrual, falling due and overdue, penalty, delinquency and write-off.
+
+One chunk of loans (an id range) in one transaction, with the rows locked:
+
+1. **accrual** - interest earned through the date (``lending.daily``);
+2. **due and overdue** - loans with an event today take the full path, which moves
+   their accrual basis to the next installment and their overdue principal;
+3. **penalty** - penalty interest on overdue principal through the date;
+4. **delinquency** - days past due, bucket and class; a history row when they change;
+5. **write-off** - at the policy's DPD the receivables go to credit-loss expense.
+
+Income is not posted per loan: each chunk's totals per product are kept with the
+chunk and posted as one entry per product for the day when the date finishes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from microlend.lending.daily import DayResult, QuietRow, advance_quiet_day, close_day, is_quiet
+from microlend.lending.delinquency import DelinquencyPolicy
+from microlend.lending.loans import Loan, LoanStatus
+from microlend.money import ZERO
+from microlend.services.cob.write_off import write_off_loan
+from microlend.store import tables
+
+loans, history = tables.loans, tables.loan_delinquency_history
+
+_READ = [loans.c[name] for name in (
+    "id", "product_code", "daily_rate", "penalty_rate", "interest_recognized", "fee_recognized", "penalty_exact",
+    "penalty_through", "penalty_recognized", "accrual_base", "accrual_principal", "accrual_start", "next_due_date",
+    "next_event_on", "overdue_principal", "oldest_unpaid_due", "bucket", "loan_class", "cob_through",
+    "cob_interest", "cob_fee", "cob_penalty",
+)]
+_QUIET_FIELDS = [f for f in QuietRow.__dataclass_fields__]
+SUMMARY_COLUMNS = ("accrual_base", "accrual_principal", "accrual_start", "next_due_date", "next_event_on",
+                   "overdue_principal", "oldest_unpaid_due")
+
+
+def close_loans(session: Session, *, on: date, first_id: int, last_id: int, policy: DelinquencyPolicy,
+                now: datetime) -> dict:
+    """Bring the active loans with ids in [first_id, last_id] to ``on``; returns the chunk's totals."""
+    stmt = select(*_READ).where(loans.c.id.between(first_id, last_id), loans.c.status == LoanStatus.ACTIVE.value)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    rows = [r for r in session.execute(stmt) if r.cob_through != on]  # already closed today: nothing to do
+    quiet = [r for r in rows if is_quiet(r.cob_through, r.next_event_on, on)]
+    eventful_ids = [r.id for r in rows if not is_quiet(r.cob_through, r.next_event_on, on)]
+    updates: list[dict] = []
+    tier_changes: list[DayResult] = []
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
+    written_off = {"count": 0, "amount": ZERO}
+    by_id = {r.id: r for r in rows}
+
+    def account(result: DayResult) -> None:
+        product = totals[result.product_code]
+        product["interest"] += result.interest_delta
+        product["fee"] += result.fee_delta
+        product["penalty"] += result.penalty_delta
+        if result.tier_changed:
+            tier_changes.append(result)
+
+    for row in quiet:
+        result = advance_quiet_day(QuietRow(**{f: getattr(row, f) for f in _QUIET_FIELDS}), on, policy)
+        if policy.due_for_write_off(result.dpd):
+            eventful_ids.append(row.id)  # written off below, through the domain
+            continue
+        account(result)
+        updates.append(_row_update(row, result, on))
+    if eventful_ids:
+        for loan in session.scalars(select(Loan).where(loans.c.id.in_(eventful_ids))):
+            result = close_day(loan, on, policy)
+            account(result)
+            if policy.due_for_write_off(result.dpd):
+                _apply(loan, result, on)
+                written_off["count"] += 1
+                written_off["amount"] += write_off_loan(session, loan, on=on, dpd=result.dpd, now=now)
+            else:
+                updates.append(_row_update(by_id[loan.id], result, on))
+        session.flush()
+    _write(session, updates)
+    if tier_changes:
+        session.execute(insert(history), [
+            {"loan_id": r.loan_id, "business_date": on, "dpd": r.dpd, "bucket": r.bucket, "loan_class": r.loan_class}
+            for r in tier_changes
+        ])
+    return {
+        "loans": len(rows), "quiet": len(quiet), "eventful": len(rows) - len(quiet),
+        "tier_changes": len(tier_changes), "written_off": written_off["count"],
+        "written_off_amount": str(written_off["amount"]),
+        "accrued": {code: {k: str(v) for k, v in figures.items()} for code, figures in totals.items()},
+    }
+
+
+def _apply(loan: Loan, result: DayResult, on: date) -> None:
+    """Put a full-path result on a loan object (used before a write-off, which the ORM saves)."""
+    loan.cob_interest += result.interest_delta
+    loan.cob_fee += result.fee_delta
+    loan.cob_penalty += result.penalty_delta
+    loan.interest_recognized = result.interest_recognized
+    loan.fee_recognized = result.fee_recognized
+    loan.penalty_exact, loan.penalty_through = result.penalty_exact, result.penalty_through
+    loan.penalty_recognized = result.penalty_recognized
+    loan.dpd, loan.bucket, loan.loan_class = result.dpd, result.bucket, result.loan_class
+    for name, value in result.summary.items():
+        setattr(loan, name, value)
+    loan.cob_through = on
+
+
+def _row_update(row, result: DayResult, on: date) -> dict:
+    values = {
+        "b_id": row.id,
+        "interest_recognized": result.interest_recognized,
+        "cob_interest": row.cob_interest + result.interest_delta,
+        "fee_recognized": row.fee_recognized if result.fee_recognized is None else result.fee_recognized,
+        "cob_fee": row.cob_fee + result.fee_delta,
+        "penalty_exact": result.penalty_exact,
+        "penalty_through": result.penalty_through,
+        "penalty_recognized": result.penalty_recognized,
+        "cob_penalty": row.cob_penalty + result.penalty_delta,
+        "dpd": result.dpd, "bucket": result.bucket, "loan_class": result.loan_class,
+        "cob_through": on,
+    }
+    for name in SUMMARY_COLUMNS:
+        values[name] = result.summary[name] if result.summary else getattr(row, name)
+    return values
+
+
+_UPDATED = [
+    "interest_recognized", "cob_interest", "fee_recognized", "cob_fee", "penalty_exact", "penalty_through",
+    "penalty_recognized", "cob_penalty", "dpd", "bucket", "loan_class", "cob_through", *SUMMARY_COLUMNS,
+]
+_PG_TYPES = {
+    "interest_recognized": "numeric", "cob_interest": "numeric", "fee_recognized": "numeric", "cob_fee": "numeric",
+    "penalty_exact": "numeric", "penalty_through": "date", "penalty_recognized": "numeric", "cob_penalty": "numeric",
+    "dpd": "integer", "bucket": "text", "loan_class": "text", "cob_through": "date", "accrual_base": "numeric",
+    "accrual_principal": "numeric", "accrual_start": "date", "next_due_date": "date", "next_event_on": "date",
+    "overdue_principal": "numeric", "oldest_unpaid_due": "date",
+}
+
+
+def _write(session: Session, updates: list[dict]) -> None:
+    """Write the chunk back: one array-driven UPDATE on PostgreSQL, executemany on SQLite."""
+    if not updates:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        columns = ["b_id", *_UPDATED]
+        arrays = ", ".join(f"CAST(:{c} AS {_PG_TYPES.get(c, 'integer')}[])" for c in columns)
+        assignments = ", ".join(f"{c} = v.{c}" for c in _UPDATED)
+        statement = text(f"UPDATE loans SET {assignments} FROM unnest({arrays}) AS v({', '.join(columns)}) "
+                         "WHERE loans.id = v.b_id")
+        session.execute(statement, {c: [u[c] for u in updates] for c in columns})
+        return
+    statement = update(loans).where(loans.c.id == bindparam("b_id")).values(
+        {c: bindparam(c, type_=loans.c[c].type) for c in _UPDATED})
+    session.execute(statement, updates)
