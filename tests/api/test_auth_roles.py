@@ -173,8 +173,30 @@ MATRIX = [
     ("POST", "/v1/loans/{loan_id}/repayments", {"amount": "100.00"}, ALL),
     ("GET", "/v1/loans/{loan_id}/repayments", None, ALL),
     ("GET", "/v1/loans/{loan_id}/reconciliation", None, STAFF),
+    ("GET", "/v1/collections/cases", None, STAFF),
+    ("GET", "/v1/collections/cases/{case_id}", None, STAFF),
+    ("POST", "/v1/collections/cases/{case_id}/assign", {"assignee": "matrix"}, STAFF),
+    ("POST", "/v1/collections/cases/{case_id}/actions", {"kind": "call"}, STAFF),
+    ("GET", "/v1/cob/runs", None, STAFF),
+    ("GET", "/v1/cob/runs/{business_date}", None, STAFF),
+    ("GET", "/v1/cob/report", None, STAFF),
+    ("POST", "/v1/cob/runs", {"date": "2026-03-11"}, ADMIN),
     ("POST", "/v1/credit-lines/{line_id}/close", {"reason": "matrix"}, STAFF),
 ]
+
+
+def open_case(platform, loan_id: int) -> int:
+    """A collections case (as the close of business opens one), and the first date closed."""
+    from microlend.services.cob.engine import run_cob
+    from microlend.store import tables
+
+    run_cob(platform, only=TODAY)
+    with platform.engine.begin() as conn:
+        return conn.execute(tables.collection_cases.insert().values(
+            loan_id=loan_id, customer_id=conn.execute(tables.loans.select().where(
+                tables.loans.c.id == loan_id)).one().customer_id,
+            status="open", bucket="M1", dpd=1, amount_overdue=0, opened_on=TODAY, updated_on=TODAY,
+        )).inserted_primary_key[0]
 
 
 def test_matrix_covers_every_operation(client):
@@ -190,7 +212,8 @@ def test_role_matrix(client, auth, make_line, role):
     operator = auth("operator")
     drawdown = draw(client, operator, line.id)
     ids = {"code": "REVOLVE", "customer_id": line.customer_id, "line_id": line.id, "drawdown_id": drawdown["id"],
-           "loan_id": drawdown["loan_id"]}
+           "loan_id": drawdown["loan_id"], "case_id": open_case(client.app.state.platform, drawdown["loan_id"]),
+           "business_date": "2026-03-10"}
     headers = auth(role, line.customer_id if role == "borrower" else None)
     for n, (method, template, body, who) in enumerate(MATRIX):
         if body == "new_customer":
