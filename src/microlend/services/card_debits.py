@@ -31,7 +31,13 @@ from microlend.lending.records import CardDebit, CardDebitStatus, Repayment
 from microlend.money import ZERO, is_whole_fen
 from microlend.security.fields import FieldCipher
 from microlend.services.common import check_replay, is_unique_violation, require
-from microlend.services.repayments import Channel, book_repayment, check_payable, refuse_key_of_other_channel
+from microlend.services.repayments import (
+    Channel,
+    book_recovery_payment,
+    book_repayment,
+    check_payable,
+    refuse_key_of_other_channel,
+)
 from microlend.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -115,9 +121,14 @@ def complete_card_debit(*, uow: UnitOfWork, clock: Clock, debit_id: int, result:
             debit.status, debit.failure_code = CardDebitStatus.REVIEW.value, "rail_amount_mismatch"
         else:
             today = clock.business_date()
-            owed = loan.payoff_amount(today) if loan.status == LoanStatus.ACTIVE.value else ZERO
+            written_off = loan.status == LoanStatus.WRITTEN_OFF.value
+            owed = (loan.payoff_amount(today) if loan.status == LoanStatus.ACTIVE.value
+                    else loan.written_off_amount - loan.recovered if written_off else ZERO)
             applied = min(collected, owed)
-            if applied > 0:
+            if applied > 0 and written_off:
+                debit.repayment_id = book_recovery_payment(uow=uow, clock=clock, loan=loan, amount=applied, on=today,
+                                                           channel=Channel.CARD, card_debit_id=debit_id).id
+            elif applied > 0:
                 debit.repayment_id = book_repayment(uow=uow, clock=clock, loan=loan, amount=applied, on=today,
                                                     channel=Channel.CARD).id
             if collected > applied:

@@ -22,6 +22,7 @@ from microlend.errors import BusinessRuleError, ConflictError
 from microlend.lending.loans import Loan, LoanStatus, apply_payment
 from microlend.lending.postings import recognition_entry, repayment_entry
 from microlend.lending.records import Repayment
+from microlend.money import ZERO
 from microlend.security.fields import FieldCipher
 from microlend.services.common import check_amount, check_replay, is_unique_violation, require
 from microlend.store.uow import UnitOfWork
@@ -74,6 +75,13 @@ def _repay_transfer(*, uow: UnitOfWork, clock: Clock, loan_id: int, amount: Deci
             refuse_key_of_other_channel(uow, Channel.TRANSFER, idempotency_scope, idempotency_key)
         on = clock.business_date()
         check_payable(loan, amount, on)
+        if loan.status == LoanStatus.WRITTEN_OFF.value:
+            repayment = book_recovery_payment(uow=uow, clock=clock, loan=loan, amount=amount, on=on,
+                                              channel=Channel.TRANSFER, idempotency_scope=idempotency_scope
+                                              if idempotency_key else None, idempotency_key=idempotency_key,
+                                              request_fingerprint=request_fingerprint)
+            uow.commit()
+            return repayment
         repayment = book_repayment(uow=uow, clock=clock, loan=loan, amount=amount, on=on, channel=Channel.TRANSFER,
                                    idempotency_scope=idempotency_scope if idempotency_key else None,
                                    idempotency_key=idempotency_key, request_fingerprint=request_fingerprint)
@@ -82,7 +90,13 @@ def _repay_transfer(*, uow: UnitOfWork, clock: Clock, loan_id: int, amount: Deci
 
 
 def check_payable(loan: Loan, amount: Decimal, on: date) -> None:
-    """An active loan, and no more than it takes to pay it off today."""
+    """An active loan, and no more than it takes to pay it off today (written off: what is still owed)."""
+    if loan.status == LoanStatus.WRITTEN_OFF.value:
+        owed = loan.written_off_amount - loan.recovered
+        if amount > owed:
+            raise BusinessRuleError(f"amount {amount} exceeds the {owed} still owed on the written-off loan",
+                                    code="overpayment", field="amount")
+        return
     if loan.status != LoanStatus.ACTIVE.value:
         raise ConflictError(f"loan {loan.id} is {loan.status}", code="loan_not_active", field="loan_id")
     payoff = loan.payoff_amount(on)
@@ -113,6 +127,22 @@ def book_repayment(*, uow: UnitOfWork, clock: Clock, loan: Loan, amount: Decimal
         uow.ledger.post(recognition, at=clock.now())
     uow.ledger.post(repayment_entry(loan, allocation, reference), at=clock.now())
     return repayment
+
+
+def book_recovery_payment(*, uow: UnitOfWork, clock: Clock, loan: Loan, amount: Decimal, on: date,
+                          channel: Channel, card_debit_id: int | None = None, idempotency_scope: str | None = None,
+                          idempotency_key: str | None = None, request_fingerprint: str | None = None) -> Repayment:
+    """Money received on a written-off loan: a recovery (income), recorded as a repayment for the caller."""
+    from microlend.services.cob.write_off import book_recovery  # the write-off module builds on repayments
+
+    book_recovery(session=uow.session, loan=loan, amount=amount, on=on, channel=channel.value, now=clock.now(),
+                  card_debit_id=card_debit_id)
+    return uow.repayments.add(Repayment(
+        loan_id=loan.id, amount=amount, paid_on=on, channel=channel.value, created_at=clock.now(),
+        principal=ZERO, interest=ZERO, fee=ZERO, penalty=ZERO, prepaid_principal=ZERO, paid_off=False,
+        allocation=[{"component": "recovery", "installment": None, "amount": str(amount)}],
+        idempotency_scope=idempotency_scope, idempotency_key=idempotency_key, request_fingerprint=request_fingerprint,
+    ))
 
 
 def refuse_key_of_other_channel(uow: UnitOfWork, channel: Channel, scope: str, key: str) -> None:
