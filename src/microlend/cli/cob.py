@@ -47,7 +47,7 @@ def cob_run(
     to: Annotated[Optional[str], typer.Option(help="Run every date up to this one (YYYY-MM-DD); default today")] = None,
     only: Annotated[Optional[str], typer.Option("--date", help="Run exactly this date (must be the next one)")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (PostgreSQL)")] = 1,
-    chunk_size: Annotated[int, typer.Option(min=100, max=1_000_000, help="Loans per chunk")] = 20_000,
+    chunk_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="Loans per chunk")] = 20_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
 ) -> None:

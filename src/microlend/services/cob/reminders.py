@@ -71,7 +71,7 @@ def queue_reminders(session: Session, *, on: date, first_id: int, last_id: int, 
                 messages[(row.id, kind.value)] = _message(row, row.id, kind, owed, row.oldest_unpaid_due, row.dpd)
     if messages:
         queued = set(session.execute(select(outbox.c.loan_id, outbox.c.kind).where(
-            outbox.c.business_date == on, outbox.c.loan_id.between(first_id, last_id))).tuples())
+            outbox.c.business_date == on, outbox.c.loan_id.between(first_id, last_id))).all())
         new = [dict(m, business_date=on, status=PENDING, created_at=now, body=render_sms(
             ReminderKind(m["kind"]), m["language"], lender=lender[m["language"]], amount=m.pop("amount"), due_date=m.pop("due_date"),
             apr=m.pop("apr"), dpd=m.pop("dpd"), card_last4=m.pop("card_last4")))

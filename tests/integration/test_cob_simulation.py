@@ -1,0 +1,85 @@
+"""A 400-day simulated run of a small book through the close of business.
+
+Every day: the ledger balances and the day's reminders match the policy. At checkpoints
+and at the end: every loan reconciles with the ledger, and its days past due match an
+independent replay of the loan from its contract and its repayment history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from microlend.lending.loans import apply_payment, new_loan
+from microlend.lending.products import REFERENCE_PRODUCT, RepaymentMethod
+from microlend.lending.reminders import DEFAULT_REMINDER_POLICY, ReminderKind, reminder_dpd_days
+from microlend.lending.schedule import build_schedule
+from microlend.services import ledger
+from microlend.services.cob.engine import run_cob
+from microlend.services.cob.phases import CobOptions
+from microlend.simulation.behaviour import BehaviouralRail
+from microlend.simulation.book import build_book
+from microlend.store import tables
+
+AS_OF = date(2026, 5, 31)
+DAYS = 400
+
+
+def replayed_dpd(loan_row, payments, on: date) -> int:
+    """Days past due from the contract and the repayments alone (no stored installment state)."""
+    schedule = build_schedule(principal=loan_row.principal, daily_rate=loan_row.daily_rate, term=loan_row.term,
+                              start=loan_row.start_date, method=RepaymentMethod(loan_row.method))
+    loan = new_loan(schedule=schedule, product=REFERENCE_PRODUCT, customer_id=loan_row.customer_id,
+                    credit_line_id=loan_row.credit_line_id, term=loan_row.term)
+    loan.id = loan_row.id
+    for payment in payments:
+        apply_payment(loan, payment.amount, payment.paid_on)
+    return loan.days_past_due(on)
+
+
+def check_reminders(conn, on: date) -> None:
+    """Overdue reminders went exactly to the active loans on a reminder DPD day with money overdue."""
+    loans, outbox = tables.loans, tables.sms_outbox
+    days = reminder_dpd_days(DEFAULT_REMINDER_POLICY, DEFAULT_REMINDER_POLICY.stop_after_dpd)
+    expected = set(conn.execute(select(loans.c.id).where(loans.c.status == "active", loans.c.dpd.in_(days))).scalars())
+    sent = conn.execute(select(outbox.c.loan_id, outbox.c.kind).where(outbox.c.business_date == on)).all()
+    overdue_kinds = {ReminderKind.OVERDUE.value, ReminderKind.OVERDUE_WEEKLY.value}
+    assert {loan_id for loan_id, kind in sent if kind in overdue_kinds} == expected, on
+    assert len(sent) == len(set(sent)), on
+    due_today = set(conn.execute(select(tables.loan_installments.c.loan_id).join(
+        loans, loans.c.id == tables.loan_installments.c.loan_id).where(
+        loans.c.status == "active", tables.loan_installments.c.due_date == on + timedelta(days=3))).scalars())
+    assert {loan_id for loan_id, kind in sent if kind == ReminderKind.PRE_DUE.value} <= due_today, on
+
+
+def test_four_hundred_days(platform):
+    platform.rail = BehaviouralRail()
+    build_book(platform.engine, loans=150, as_of=AS_OF, cipher=platform.cipher, seed=3)
+    options = CobOptions(chunk_size=100_000)
+    seen = defaultdict(int)
+    for n in range(1, DAYS + 1):
+        day = AS_OF + timedelta(days=n)
+        report = run_cob(platform, only=day, options=options)[0]
+        platform.clock.current_date = day
+        assert ledger.get_trial_balance(uow=platform.uow()).balanced, day
+        for key in ("succeeded", "failed"):
+            seen[key] += report["debits"][key]
+        seen["written_off"] += report["written_off"]["count"]
+        with platform.engine.connect() as conn:
+            check_reminders(conn, day)
+        if n % 100 == 0:
+            assert ledger.reconcile_all(uow=platform.uow()) == [], day
+    # The behaviours produced every kind of event over the year.
+    assert seen["succeeded"] > 0 and seen["failed"] > 0 and seen["written_off"] > 0, seen
+    last = AS_OF + timedelta(days=DAYS)
+    with platform.engine.connect() as conn:
+        payments = defaultdict(list)
+        for row in conn.execute(select(tables.repayments).order_by(tables.repayments.c.id)):
+            payments[row.loan_id].append(row)
+        active = conn.execute(select(tables.loans).where(tables.loans.c.status == "active")).all()
+        for row in active:
+            assert row.dpd == replayed_dpd(row, payments[row.id], last), row.id
+        statuses = dict(conn.execute(select(tables.loans.c.status, func.count()).group_by(tables.loans.c.status)).all())
+    assert statuses.get("paid_off", 0) > 0
