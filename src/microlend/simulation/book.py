@@ -26,6 +26,7 @@ already committed; use a fresh database for the next try.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -328,14 +329,15 @@ def _can_fork() -> bool:
 # --- one batch: customers, lines, loans and their history (pure, no database) ----------
 
 _UTC = timezone.utc
-_TIMES: dict[date, datetime] = {}
+_TIMES: dict[tuple[date, bool], datetime | str] = {}
 
 
-def _at(day: date) -> datetime:
-    """A timestamp on a business date (10:00 in Beijing)."""
-    stamp = _TIMES.get(day)
+def _at(day: date, as_text: bool = False):
+    """A timestamp on a business date (10:00 in Beijing); as COPY text for PostgreSQL."""
+    stamp = _TIMES.get((day, as_text))
     if stamp is None:
-        stamp = _TIMES[day] = datetime(day.year, day.month, day.day, 2, 0, tzinfo=_UTC)
+        moment = datetime(day.year, day.month, day.day, 2, 0, tzinfo=_UTC)
+        stamp = _TIMES[(day, as_text)] = str(moment) if as_text else moment
     return stamp
 
 
@@ -400,11 +402,12 @@ def _customer(batch: _Batch, cfg: _Config, rng: random.Random, customer_id: int,
     ))
     used = sum((loan.principal_outstanding for loan in loans), ZERO)
     events = batch.rows["credit_line_events"]
-    events.append((line_id, "granted", None, limit, "simulated book", ACTOR, opened_on, _at(opened_on)))
+    pg = cfg.postgres
+    events.append((line_id, "granted", None, limit, "simulated book", ACTOR, opened_on, _at(opened_on, pg)))
     if frozen_from is not None:
         reason = "a loan on this line is overdue"
         status, cause = "frozen", "overdue"
-        events.append((line_id, "frozen", None, None, reason, ACTOR, frozen_from, _at(frozen_from)))
+        events.append((line_id, "frozen", None, None, reason, ACTOR, frozen_from, _at(frozen_from, pg)))
     else:
         status, cause, reason = "active", None, None
     batch.rows["credit_lines"].append((line_id, customer_id, product.code, limit, used, rate, status, reason, cause,
@@ -512,48 +515,35 @@ def _pay_due(loan: Loan, inst) -> PaymentAllocation | None:
     except the summary fields, which the caller refreshes after the last payment.
     Returns None when the shortcut does not apply (the caller then takes the full path).
     """
-    on = inst.due_date
-    if loan.status != LoanStatus.ACTIVE.value or (loan.penalty_through is not None and on < loan.penalty_through):
+    on, insts, index = inst.due_date, loan.installments, inst.number - 1
+    if (loan.status != LoanStatus.ACTIVE.value or index >= len(insts) or insts[index] is not inst
+            or (loan.penalty_through is not None and on < loan.penalty_through)
+            or to_fen(loan.penalty_exact) != loan.penalty_paid):
         return None
-    if to_fen(loan.penalty_exact) != loan.penalty_paid:
-        return None
-    later = False
-    next_inst = None
-    for other in loan.installments:
-        if other is inst:
-            later = True
-        elif not later:
-            if not other.settled:
-                return None
-        elif next_inst is None:
-            next_inst = other
-    if next_inst is not None and ((on - next_inst.accrual_start).days > 0
-                                  or to_fen(next_inst.interest_settled) > next_inst.interest_paid):
-        return None
-    owed = {"fee": inst.fee_unpaid, "interest": inst.interest_unpaid, "principal": inst.principal_unpaid}
-    parts = []
-    for component in loan.allocation_order:
-        kind = _DUE_COMPONENTS.get(component)
-        if kind is not None and owed[kind] > 0:
-            parts.append(AllocationPart(component, inst.number, owed[kind]))
+    for earlier in insts[:index]:  # all settled (``LoanInstallment.settled``), so nothing overdue
+        if earlier.principal != earlier.principal_paid or earlier.interest_paid < earlier.interest \
+                or earlier.fee != earlier.fee_paid:
+            return None
+    later = insts[index + 1:]
+    if later and ((on - later[0].accrual_start).days > 0 or to_fen(later[0].interest_settled) > later[0].interest_paid):
+        return None  # interest of the running period is owed too
+    owed = {"fee": inst.fee - inst.fee_paid, "interest": inst.interest - inst.interest_paid,
+            "principal": inst.principal - inst.principal_paid}
+    parts = tuple(AllocationPart(c, inst.number, owed[_DUE_COMPONENTS[c]]) for c in loan.allocation_order
+                  if c in _DUE_COMPONENTS and owed[_DUE_COMPONENTS[c]] > 0)
     if not parts:
         return None
-    inst.fee_paid += owed["fee"] if owed["fee"] > 0 else ZERO
-    inst.interest_paid += owed["interest"] if owed["interest"] > 0 else ZERO
-    inst.principal_paid += owed["principal"] if owed["principal"] > 0 else ZERO
+    fee, interest, principal = (max(owed[k], ZERO) for k in ("fee", "interest", "principal"))
+    inst.fee_paid += fee
+    inst.interest_paid += interest
+    inst.principal_paid += principal
     loan.penalty_through = on
-    paid_off = loan.principal_not_due(on) == 0
+    paid_off = all(i.principal == i.principal_paid for i in later)  # no principal left to prepay
     if paid_off:
         loan.status, loan.closed_on = LoanStatus.PAID_OFF.value, on
     loan.cob_through = None
-
-    def total(kind: str) -> Decimal:
-        return sum((p.amount for p in parts if _DUE_COMPONENTS[p.component] == kind), ZERO)
-
-    return PaymentAllocation(
-        amount=sum((p.amount for p in parts), ZERO), paid_on=on, parts=tuple(parts), principal=total("principal"),
-        interest=total("interest"), fee=total("fee"), penalty=ZERO, prepaid_principal=ZERO, paid_off=paid_off,
-    )
+    return PaymentAllocation(amount=fee + interest + principal, paid_on=on, parts=parts, principal=principal,
+                             interest=interest, fee=fee, penalty=ZERO, prepaid_principal=ZERO, paid_off=paid_off)
 
 
 def _book(batch: _Batch, loan: Loan, allocation: PaymentAllocation) -> None:
@@ -630,7 +620,7 @@ def _delinquency_history(batch: _Batch, loan: Loan, episodes: list[tuple], polic
 
 
 def _loan_rows(batch: _Batch, loan: Loan, rng: random.Random, amount: Decimal, postgres: bool) -> None:
-    at = _at(loan.start_date)
+    at = _at(loan.start_date, postgres)
     batch.rows["drawdowns"].append((
         loan.drawdown_id, loan.credit_line_id, loan.customer_id, amount, loan.term, loan.method, loan.daily_rate,
         rng.choice(_PURPOSES), "disbursed", f"SIM{loan.drawdown_id:012d}", amount, loan.id, loan.start_date, at, at,
@@ -710,13 +700,13 @@ def _finish(batch: _Batch, repayment_base: int, entry_base: int,
         parts = [{"component": p.component, "installment": p.installment, "amount": str(p.amount)} for p in a.parts]
         repayments.append((repayment_base + k, loan_id, a.amount, a.paid_on, "card", a.principal, a.interest, a.fee,
                            a.penalty, a.prepaid_principal, a.paid_off, json.dumps(parts) if postgres else parts,
-                           _at(a.paid_on)))
+                           _at(a.paid_on, postgres)))
     entries, lines, write_offs = rows["journal_entries"], rows["journal_lines"], rows["write_offs"]
     for k, (entry, payment, write_off) in enumerate(batch.entries):
         entry_id = entry_base + k
         reference = entry.reference if payment is None else f"RP{repayment_base + payment:012d}"
         entries.append((entry_id, entry.entry_date, entry.kind.value, entry.description, reference,
-                        _at(entry.entry_date)))
+                        _at(entry.entry_date, postgres)))
         for line in entry.lines:
             lines.append((entry_id, line.account, line.debit, line.credit, line.loan_id))
         if write_off is not None:
@@ -762,6 +752,7 @@ class _Writer:
     def write(self, payload: _Payload) -> None:
         with self.engine.begin() as conn:
             if self.postgres:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # a lost batch is a failed build anyway
                 if self.skip_checks:
                     conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
                 cursor = conn.connection.driver_connection.cursor()
@@ -901,6 +892,8 @@ def _worker(conn, cfg: _Config) -> None:  # pragma: no cover - runs in a forked 
     from sqlalchemy.orm import clear_mappers
 
     clear_mappers()
+    gc.freeze()  # the parent's objects are never garbage here
+    gc.disable()  # a batch makes no reference cycles; collections would only walk its rows
     try:
         while True:
             task = conn.recv()
@@ -911,6 +904,8 @@ def _worker(conn, cfg: _Config) -> None:  # pragma: no cover - runs in a forked 
             repayment_base, entry_base = conn.recv()
             payload = _encode(_finish(batch, repayment_base, entry_base, cfg.postgres), cfg.postgres, batch.accrued)
             conn.send(("data", payload, batch.summary))
+            del batch, payload
+            gc.collect()
     except BaseException:
         try:
             conn.send(("error", traceback.format_exc()))

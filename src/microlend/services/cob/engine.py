@@ -11,6 +11,7 @@ coordinator posts the day's aggregated accruals and the report in one transactio
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -76,32 +77,54 @@ def run_date(platform, on: date, *, options: CobOptions, progress: ProgressFn | 
     if started == "done":
         with engine.connect() as conn:
             return runs.get_run(conn, on).report or {}
+    processes = _start_workers(platform, on, options) if options.workers > 1 else []
     timings: dict[str, float] = {}
-    for phase in PHASES:
-        began = time.perf_counter()
-        _create_chunks(platform, on, phase, options)
-        if options.workers <= 1:
-            work_phase(platform, on, phase, options, progress=progress)
-        else:
-            _run_workers(platform, on, phase, options, progress)
-        _wait_phase_done(platform, on, phase)
-        timings[phase.name] = time.perf_counter() - began
-        runs.heartbeat(engine, on, platform.clock.now())
+    try:
+        for phase in PHASES:
+            began = time.perf_counter()
+            _create_chunks(platform, on, phase, options)
+            if not processes:
+                work_phase(platform, on, phase, options, progress=progress)
+            _wait_phase_done(platform, on, phase, processes=processes, progress=progress)
+            timings[phase.name] = time.perf_counter() - began
+            runs.heartbeat(engine, on, platform.clock.now())
+    finally:
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
     return finalize_date(platform, on, timings=timings)
 
 
-def _wait_phase_done(platform, on: date, phase: Phase, timeout: float = 600.0) -> None:
-    """A barrier: chunks claimed by workers elsewhere (``cob work``) must finish before the next phase."""
+def _start_workers(platform, on: date, options: CobOptions) -> list:
+    """Worker processes for the whole date: they follow the phases as the coordinator opens them."""
+    context = multiprocessing.get_context("spawn")
+    url = platform.engine.url.render_as_string(hide_password=False)
+    processes = [context.Process(target=_worker_main, args=(url, on, options), daemon=True)
+                 for _ in range(options.workers)]
+    for process in processes:
+        process.start()
+    return processes
+
+
+def _wait_phase_done(platform, on: date, phase: Phase, *, processes=(), progress: ProgressFn | None = None,
+                     timeout: float = 3600.0) -> None:
+    """A barrier: every chunk of the phase done (by our workers or by ``cob work`` elsewhere)."""
     deadline = time.monotonic() + timeout
+    last_seen = -1
     while True:
         with platform.engine.connect() as conn:
             finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
+        if progress is not None and processes and finished != last_seen:
+            progress(phase.name, finished, total, 0)
+            last_seen = finished
         if finished == total:
             return
-        if time.monotonic() > deadline:
-            raise ConflictError(f"phase {phase.name} of {on} did not finish; run the close of business again",
-                                code="cob_worker_failed", field=None)
-        time.sleep(0.2)
+        failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+        if failed or time.monotonic() > deadline:
+            raise ConflictError(f"phase {phase.name} of {on} did not finish (worker exit codes {failed}); "
+                                f"run the close of business again to resume", code="cob_worker_failed", field=None)
+        time.sleep(0.05)
         runs.heartbeat(platform.engine, on, platform.clock.now())
 
 
@@ -131,42 +154,33 @@ def work_phase(platform, on: date, phase: Phase, options: CobOptions, *, progres
             progress(phase.name, finished, total, int(result.get("loans", 0)) if isinstance(result, dict) else 0)
 
 
-def _run_workers(platform, on: date, phase: Phase, options: CobOptions, progress: ProgressFn | None) -> None:
-    context = multiprocessing.get_context("spawn")
-    url = platform.engine.url.render_as_string(hide_password=False)
-    count = options.workers if phase.chunked else 1
-    processes = [context.Process(target=_worker_main, args=(url, on, phase.name, options), daemon=True)
-                 for _ in range(count)]
-    for process in processes:
-        process.start()
-    last_seen = -1
-    while any(p.is_alive() for p in processes):
-        time.sleep(0.2)
-        with platform.engine.connect() as conn:
-            finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
-        if progress is not None and finished != last_seen:
-            progress(phase.name, finished, total, 0)
-            last_seen = finished
-        runs.heartbeat(platform.engine, on, platform.clock.now())
-    failed = [p.exitcode for p in processes if p.exitcode != 0]
-    with platform.engine.connect() as conn:
-        finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
-    if failed or finished != total:
-        raise ConflictError(f"a worker of phase {phase.name} stopped (exit codes {failed}); "
-                            f"run the close of business again to resume {on}", code="cob_worker_failed", field=None)
-    if progress is not None:
-        progress(phase.name, finished, total, 0)
-
-
-def _worker_main(url: str, on: date, phase_name: str, options: CobOptions) -> None:  # pragma: no cover - subprocess
+def _worker_main(url: str, on: date, options: CobOptions) -> None:  # pragma: no cover - runs in a subprocess
+    """Work every phase of the date in order, waiting at each phase's barrier for the others."""
     from microlend.config import get_settings
     from microlend.services.platform import Platform
 
     settings = get_settings().model_copy(update={"database_url": url})
     platform = Platform.build(settings)
-    phase = next(p for p in PHASES if p.name == phase_name)
+    parent = os.getppid()
     try:
-        work_phase(platform, on, phase, options)
+        for phase in PHASES:
+            while True:  # the coordinator opens the phase (creates its chunks) when the last one is done
+                if os.getppid() != parent:
+                    return  # the coordinator died: a rerun resumes the date
+                with platform.engine.connect() as conn:
+                    state = conn.execute(select(tables.cob_runs.c.status)
+                                         .where(tables.cob_runs.c.business_date == on)).scalar()
+                    finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
+                if state != runs.RUNNING or total:
+                    break
+                time.sleep(0.05)
+            if state != runs.RUNNING:
+                return
+            work_phase(platform, on, phase, options)
+            while finished != total and os.getppid() == parent:
+                time.sleep(0.05)
+                with platform.engine.connect() as conn:
+                    finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
     finally:
         platform.engine.dispose()
 

@@ -19,13 +19,14 @@ from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from microlend.lending.daily import DayResult, QuietRow, advance_quiet_day, close_day, is_quiet
 from microlend.lending.delinquency import DelinquencyPolicy
 from microlend.lending.loans import Loan, LoanStatus
 from microlend.money import ZERO
+from microlend.services.cob.quiet_sql import close_quiet_loans
 from microlend.services.cob.write_off import write_off_loan
 from microlend.store import tables
 
@@ -45,15 +46,24 @@ SUMMARY_COLUMNS = ("accrual_base", "accrual_principal", "accrual_start", "next_d
 def close_loans(session: Session, *, on: date, first_id: int, last_id: int, policy: DelinquencyPolicy,
                 now: datetime) -> dict:
     """Bring the active loans with ids in [first_id, last_id] to ``on``; returns the chunk's totals."""
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
+    history_rows: list[dict] = []
+    set_based = 0
     stmt = select(*_READ).where(loans.c.id.between(first_id, last_id), loans.c.status == LoanStatus.ACTIVE.value)
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        set_based, sql_totals, sql_changes = close_quiet_loans(session, on=on, first_id=first_id, last_id=last_id,
+                                                               policy=policy)
+        for product, figures in sql_totals.items():
+            for kind, amount in figures.items():
+                totals[product][kind] += amount
+        history_rows += [{"loan_id": i, "business_date": on, "dpd": d, "bucket": b, "loan_class": c}
+                         for i, d, b, c in sql_changes]
+        stmt = stmt.where(or_(loans.c.cob_through.is_(None), loans.c.cob_through != on)).with_for_update()
     rows = [r for r in session.execute(stmt) if r.cob_through != on]  # already closed today: nothing to do
     quiet = [r for r in rows if is_quiet(r.cob_through, r.next_event_on, on)]
     eventful_ids = [r.id for r in rows if not is_quiet(r.cob_through, r.next_event_on, on)]
     updates: list[dict] = []
     tier_changes: list[DayResult] = []
-    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
     written_off = {"count": 0, "amount": ZERO}
     by_id = {r.id: r for r in rows}
 
@@ -84,14 +94,13 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
                 updates.append(_row_update(by_id[loan.id], result, on))
         session.flush()
     _write(session, updates)
-    if tier_changes:
-        session.execute(insert(history), [
-            {"loan_id": r.loan_id, "business_date": on, "dpd": r.dpd, "bucket": r.bucket, "loan_class": r.loan_class}
-            for r in tier_changes
-        ])
+    history_rows += [{"loan_id": r.loan_id, "business_date": on, "dpd": r.dpd, "bucket": r.bucket,
+                      "loan_class": r.loan_class} for r in tier_changes]
+    if history_rows:
+        session.execute(insert(history), history_rows)
     return {
-        "loans": len(rows), "quiet": len(quiet), "eventful": len(rows) - len(quiet),
-        "tier_changes": len(tier_changes), "written_off": written_off["count"],
+        "loans": len(rows) + set_based, "quiet": len(quiet) + set_based, "eventful": len(rows) - len(quiet),
+        "tier_changes": len(history_rows), "written_off": written_off["count"],
         "written_off_amount": str(written_off["amount"]),
         "accrued": {code: {k: str(v) for k, v in figures.items()} for code, figures in totals.items()},
     }
