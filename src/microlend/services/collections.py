@@ -145,15 +145,19 @@ def sync_cases(conn, *, business_date: date, first_loan_id: int | None = None, l
     case_range = _id_range(cases.c.loan_id, first_loan_id, last_loan_id)
 
     # 1. Close the cases of loans that are paid off or current again.
+    # A written-off loan stays in collections (recoveries) until what it owed is recovered in full.
     paid_off = loans.c.status == LoanStatus.PAID_OFF.value
+    written_off = and_(loans.c.status == LoanStatus.WRITTEN_OFF.value, loans.c.written_off_amount > 0)
+    recovered = and_(written_off, loans.c.recovered >= loans.c.written_off_amount)
     closed = _rows(conn,
         update(cases)
-        .where(cases.c.status == OPEN, cases.c.loan_id == loans.c.id, or_(paid_off, loans.c.dpd == 0),
-               *case_range, *loan_range)
+        .where(cases.c.status == OPEN, cases.c.loan_id == loans.c.id,
+               or_(paid_off, recovered, and_(loans.c.status != LoanStatus.WRITTEN_OFF.value, loans.c.dpd == 0)), *case_range, *loan_range)
         .values(status=CLOSED, closed_on=business_date, updated_on=business_date,
-                close_reason=case((paid_off, "paid_off"), else_="cured"), dpd=loans.c.dpd, bucket=loans.c.bucket,
+                close_reason=case((paid_off, "paid_off"), (recovered, "recovered"), else_="cured"),
+                dpd=loans.c.dpd, bucket=loans.c.bucket,
                 amount_overdue=case(
-                    (paid_off, 0),
+                    (or_(paid_off, recovered), 0),
                     else_=_past_due_installments(cases.c.loan_id, business_date)
                     + (loans.c.penalty_recognized - loans.c.penalty_paid))))
 
@@ -176,11 +180,13 @@ def sync_cases(conn, *, business_date: date, first_loan_id: int | None = None, l
     )))
 
     # The past-due loans of the range, with what they owe.
-    amount = type_coerce(_past_due_installments(loans.c.id, business_date)
-                         + (loans.c.penalty_recognized - loans.c.penalty_paid), Money)
+    amount = type_coerce(case(
+        (written_off, loans.c.written_off_amount - loans.c.recovered),
+        else_=_past_due_installments(loans.c.id, business_date) + (loans.c.penalty_recognized - loans.c.penalty_paid),
+    ), Money)
     target = (select(loans.c.id.label("loan_id"), loans.c.customer_id, loans.c.bucket, loans.c.dpd,
                      amount.label("amount_overdue"))
-              .where(loans.c.dpd > 0, loans.c.status.in_(COLLECTIBLE), *loan_range)
+              .where(loans.c.dpd > 0, loans.c.status.in_(COLLECTIBLE), ~recovered, *loan_range)
               .subquery("target"))
 
     # 4. Refresh the open cases whose figures moved.

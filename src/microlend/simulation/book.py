@@ -1,13 +1,23 @@
 """The book simulator: a realistic loan book, written straight to the database.
 
-``build_book`` creates customers (valid identities, PII encrypted as onboarding does),
-one credit line each, and 1-3 loans per customer drawn over the twelve months before
-``as_of``, then their history at instalment level according to each borrower's
-behaviour (``simulation.behaviour``): payments through the domain (``apply_payment``,
-``recognition_entry``, ``repayment_entry``), a write-off at the policy's days past due,
-and finally the close of business of ``as_of`` (``close_day``) with its income in one
-aggregated accrual entry per product, as the real close of business posts it. A
-``cob_runs`` row marks ``as_of`` done, so the close of business continues the next day.
+``build_book`` creates customers (valid identities, PII encrypted, hashed and masked as
+onboarding does), one credit line each (log-normal limits, a daily rate by risk band)
+and 1-3 loans per customer drawn over the twelve months before ``as_of`` (recent ones
+likelier). History is applied at instalment level through the domain (``apply_payment``,
+``recognition_entry``, ``repayment_entry``), by the borrower's behaviour
+(``simulation.behaviour``, a hash of the card):
+
+* on time: every instalment paid on its due date; 8 % repay the whole loan early;
+* late: about half the instalments paid 1-12 days late (with penalty), the most recent
+  1-2 unpaid;
+* partial: paid up to a random instalment, which is paid 30-70 %, nothing after;
+* never: nothing paid from one of the first three instalments.
+
+Then what the nightly close of business would have done: a write-off at the policy's
+days past due, delinquency history rows at each tier change, lines frozen while a loan
+is delinquent, and the close of business of ``as_of`` (``close_day``) for every active
+loan, its income in one aggregated accrual entry per product. A ``cob_runs`` row marks
+``as_of`` done, so the close of business continues the next day.
 
 The result reconciles loan by loan (own lines plus ``cob_*`` shares), the trial
 balance balances, and a fresh ``close_day`` from the stored rows changes nothing.
@@ -194,7 +204,7 @@ def build_book(
         _ensure_accounts(conn)
         ids = _Ids(conn, postgres)
     cfg = _Config(as_of=as_of, seed=seed, mix=mix or DEFAULT_MIX, product=product, policy=policy, cipher=cipher,
-                  postgres=postgres)
+                  postgres=postgres, dialect=engine.dialect)
     writer = _Writer(engine, postgres, trusted_load and postgres and _may_skip_checks(engine), ids)
     summary = BookSummary(as_of=as_of)
     tasks = _tasks(loans, batch_size, seed, ids)
@@ -212,7 +222,7 @@ def build_book(
         for task in tasks:
             batch = _simulate(task, cfg)
             bases = ids.take("repayments", len(batch.payments)), ids.take("journal_entries", len(batch.entries))
-            writer.write(_encode(_finish(batch, *bases, postgres), postgres, batch.accrued))
+            writer.write(_encode(_finish(batch, *bases, postgres), engine.dialect, batch.accrued))
             done(batch.summary)
     if tasks:
         summary.first_loan_id, summary.last_loan_id = tasks[0].loan_base, tasks[-1].loan_base + sum(tasks[-1].counts) - 1
@@ -238,6 +248,7 @@ class _Config:
     policy: DelinquencyPolicy
     cipher: FieldCipher
     postgres: bool
+    dialect: object
 
 
 @dataclass(frozen=True)
@@ -723,15 +734,35 @@ class _Payload:
     accrued: dict[str, list[Decimal]]
 
 
-def _encode(finished, postgres: bool, accrued: dict | None = None) -> _Payload:
+def _encode(finished, dialect, accrued: dict | None = None) -> _Payload:
+    """COPY text per table on PostgreSQL; on SQLite, rows already through the columns' bind processors."""
     rows, entry_range = finished
     out: list[tuple[str, object]] = []
     for name in _COLUMNS:
         data = rows[name]
-        if not data:
-            continue
-        out.append((name, _copy_text(data) if postgres else data))
+        if data:
+            out.append((name, _copy_text(data) if dialect.name == "postgresql" else _bound(name, data, dialect)))
     return _Payload(out, entry_range, accrued or {})
+
+
+_PROCESSORS: dict[str, list] = {}
+
+
+def _bound(name: str, rows: list[tuple], dialect) -> list[tuple]:
+    """What SQLAlchemy would send for these rows (Money as fen, JSON as text...), for ``executemany``."""
+    processors = _PROCESSORS.get(name)
+    if processors is None:
+        table = tables.metadata.tables[name]
+        processors = _PROCESSORS[name] = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+                                          for c in _COLUMNS[name]]
+    indexed = [(k, p) for k, p in enumerate(processors) if p is not None]
+    out = []
+    for row in rows:
+        values = list(row)
+        for k, process in indexed:
+            values[k] = process(values[k])
+        out.append(values)
+    return out
 
 
 def _copy_text(rows: list[tuple]) -> str:
@@ -742,8 +773,13 @@ def _copy_text(rows: list[tuple]) -> str:
     return "\n".join(["\t".join(map(str, row)) for row in rows]) + "\n"
 
 
+def _column_list(name: str) -> str:
+    return ", ".join(f'"{c}"' for c in _COLUMNS[name])
+
+
 class _Writer:
-    """Writes batches: COPY on PostgreSQL (optionally without per-row checks), Core on SQLite."""
+    """Writes batches: COPY on PostgreSQL (optionally without per-row checks), ``executemany`` of
+    bound rows on SQLite, in the connection's transaction."""
 
     def __init__(self, engine: Engine, postgres: bool, skip_checks: bool, ids: _Ids):
         self.engine, self.postgres, self.skip_checks, self.ids = engine, postgres, skip_checks, ids
@@ -757,16 +793,16 @@ class _Writer:
                     conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
                 cursor = conn.connection.driver_connection.cursor()
                 for name, data in payload.tables:
-                    columns = ", ".join(f'"{c}"' for c in _COLUMNS[name])
-                    with cursor.copy(f"COPY {name} ({columns}) FROM STDIN (NULL 'None')") as copy:
+                    with cursor.copy(f"COPY {name} ({_column_list(name)}) FROM STDIN (NULL 'None')") as copy:
                         copy.write(data)
                 if self.skip_checks:
                     self._check_balanced(conn, *payload.entry_range)
                 self.ids.sync(conn)
             else:
+                cursor = conn.connection.driver_connection.cursor()
                 for name, data in payload.tables:
-                    columns = _COLUMNS[name]
-                    conn.execute(insert(tables.metadata.tables[name]), [dict(zip(columns, r)) for r in data])
+                    marks = ", ".join("?" * len(_COLUMNS[name]))
+                    cursor.executemany(f"INSERT INTO {name} ({_column_list(name)}) VALUES ({marks})", data)
         for code, figures in payload.accrued.items():
             totals = self.accrued.setdefault(code, [ZERO, ZERO, ZERO])
             for k in range(3):
@@ -842,16 +878,16 @@ def _run_forked(tasks: list[_Task], cfg: _Config, ids: _Ids, writer: _Writer,
         if failure:
             raise failure[0]
 
+    procs = []
+    for _ in range(workers):  # fork before this process starts its writer thread
+        parent, child = context.Pipe()
+        proc = context.Process(target=_worker, args=(child, cfg), daemon=True)
+        proc.start()
+        child.close()
+        procs.append((proc, parent))
     thread = threading.Thread(target=write_loop, name="book-writer", daemon=True)
     thread.start()
-    procs = []
     try:
-        for _ in range(workers):
-            parent, child = context.Pipe()
-            proc = context.Process(target=_worker, args=(child, cfg), daemon=True)
-            proc.start()
-            child.close()
-            procs.append((proc, parent))
         active = []
         for _, conn in procs:
             if pending:
@@ -875,6 +911,9 @@ def _run_forked(tasks: list[_Task], cfg: _Config, ids: _Ids, writer: _Writer,
                     writes.put((message[1], message[2]))
                 else:
                     raise RuntimeError(f"book simulator worker failed:\n{message[1]}")
+    except BaseException as exc:
+        failure.append(exc)  # the writer drops what is still queued
+        raise
     finally:
         writes.put(None)
         thread.join()
@@ -902,7 +941,7 @@ def _worker(conn, cfg: _Config) -> None:  # pragma: no cover - runs in a forked 
             batch = _simulate(task, cfg)
             conn.send(("counts", len(batch.payments), len(batch.entries)))
             repayment_base, entry_base = conn.recv()
-            payload = _encode(_finish(batch, repayment_base, entry_base, cfg.postgres), cfg.postgres, batch.accrued)
+            payload = _encode(_finish(batch, repayment_base, entry_base, cfg.postgres), cfg.dialect, batch.accrued)
             conn.send(("data", payload, batch.summary))
             del batch, payload
             gc.collect()

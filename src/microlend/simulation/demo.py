@@ -1,5 +1,8 @@
 """Demo data for ``make run``: the reference product, a few customers with lines,
-loans and repayments, built through the real services (so the ledger is real).
+loans and repayments, built through the real services (so the ledger is real), then a
+small simulated book (``simulation.book``) brought to the close of business of the day
+before the business date, so lists, reports and the next close of business have a
+realistic spread of loans to show.
 
 Loaded once: a database that already has customers is left alone.
 """
@@ -13,9 +16,12 @@ from decimal import Decimal
 from microlend.clock import FixedClock
 from microlend.services import credit_lines, customers, drawdowns, loans, products, repayments
 from microlend.services.platform import Platform
+from microlend.simulation.book import build_book
 from microlend.simulation.people import make_person
 
 DEMO_SEED = 20261127
+#: Loans in the simulated part of the demo book.
+DEMO_BOOK_LOANS = 200
 
 
 def demo_loaded(platform: Platform) -> bool:
@@ -23,8 +29,9 @@ def demo_loaded(platform: Platform) -> bool:
         return bool(uow.customers.list(limit=1, offset=0))
 
 
-def load_demo(platform: Platform, *, customers_count: int = 6) -> int:
-    """Create demo records dated over the last four months; returns customers created."""
+def load_demo(platform: Platform, *, customers_count: int = 6, book_loans: int = DEMO_BOOK_LOANS) -> int:
+    """Create demo records dated over the last four months, then a simulated book of ``book_loans``
+    loans as of yesterday; returns the customers created."""
     if demo_loaded(platform):
         return 0
     today = platform.clock.business_date()
@@ -61,4 +68,8 @@ def load_demo(platform: Platform, *, customers_count: int = 6) -> int:
             quote = loans.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
             repayments.repay(uow=platform.uow(), clock=pay_clock, rail=platform.rail, cipher=platform.cipher,
                              loan_id=dd.loan_id, amount=quote.total)
-    return len(made)
+    simulated = 0
+    if book_loans > 0:
+        simulated = build_book(platform.engine, loans=book_loans, as_of=today - timedelta(days=1),
+                               cipher=platform.cipher, seed=DEMO_SEED, product=product, workers=0).customers
+    return len(made) + simulated

@@ -19,7 +19,7 @@ import logging
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from microlend.adapters.payment_rail import PaymentRail, RailOutcome, RailResult, RailTimeout
@@ -58,9 +58,11 @@ def request_debits(session: Session, *, on: date, first_id: int, last_id: int, r
         loans.c.id.between(first_id, last_id), loans.c.status == LoanStatus.ACTIVE.value,
         customers.c.card_token.is_not(None), or_(due_today, loans.c.dpd.in_(retry_dpd)),
     )
+    # One debit per loan and date, and none while an earlier one is still pending at the rail.
     already = set(session.scalars(select(debits.c.loan_id).where(
-        debits.c.loan_id.between(first_id, last_id), debits.c.idempotency_scope == AUTO_SCOPE,
-        debits.c.requested_on == on)))
+        debits.c.loan_id.between(first_id, last_id),
+        or_(and_(debits.c.idempotency_scope == AUTO_SCOPE, debits.c.requested_on == on),
+            debits.c.status == CardDebitStatus.PENDING.value))))
     ids = [i for i in session.scalars(candidates) if i not in already]
     rows = []
     if ids:
