@@ -66,10 +66,15 @@ class BookClock:
     def now(self) -> datetime:
         return self._fallback.now()
 
+    def calendar_date(self) -> date:
+        """Today by the wall clock (what the close of business runs up to by default)."""
+        return self._fallback.business_date()
+
     def business_date(self) -> date:
         import time
 
         from sqlalchemy import func, select
+        from sqlalchemy.exc import DBAPIError
 
         from microlend.store.tables import cob_runs
 
@@ -79,7 +84,7 @@ class BookClock:
         try:
             with self._engine.connect() as conn:
                 book = conn.execute(select(func.max(cob_runs.c.business_date))).scalar()
-        except Exception:  # a database not migrated yet has no calendar: the fallback's date
+        except DBAPIError:  # a database not migrated yet has no calendar: the fallback's date
             book = None
         value = book or self._fallback.business_date()
         self._cached = (moment, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -74,7 +75,7 @@ def test_db_upgrade_keys_demo_and_ledger(sqlite_env):
     assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code == 2
     rotated = runner.invoke(app, ["keys", "rotate-fields"])
-    assert rotated.exit_code == 0 and "0 of 6 customers re-encrypted" in rotated.stdout
+    assert rotated.exit_code == 0 and re.search(r"0 of \d+ customers re-encrypted", rotated.stdout)
     resolved = runner.invoke(app, ["drawdowns", "resolve-pending"])
     assert resolved.exit_code == 0 and "0 pending drawdowns examined" in resolved.stdout
     debits = runner.invoke(app, ["repayments", "resolve-pending"])

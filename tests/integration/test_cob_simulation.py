@@ -12,11 +12,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from microlend.lending.loans import apply_payment, new_loan
+from microlend.lending.loans import Loan, apply_payment, new_loan
 from microlend.lending.products import REFERENCE_PRODUCT, RepaymentMethod
 from microlend.lending.reminders import DEFAULT_REMINDER_POLICY, ReminderKind, reminder_dpd_days
 from microlend.lending.schedule import build_schedule
 from microlend.services import ledger
+from microlend.services.cob.debits import _amounts_due, amount_due
 from microlend.services.cob.engine import run_cob
 from microlend.services.cob.phases import CobOptions
 from microlend.simulation.behaviour import BehaviouralRail
@@ -81,5 +82,11 @@ def test_four_hundred_days(platform):
         active = conn.execute(select(tables.loans).where(tables.loans.c.status == "active")).all()
         for row in active:
             assert row.dpd == replayed_dpd(row, payments[row.id], last), row.id
-        statuses = dict(conn.execute(select(tables.loans.c.status, func.count()).group_by(tables.loans.c.status)).all())
+    # The auto-debit's set-based amount equals the domain's, loan by loan.
+    with platform.uow() as uow:
+        ids = [row.id for row in active]
+        from_rows = {loan_id: owed for loan_id, _, owed in _amounts_due(uow.session, ids, last)}
+        for loan in uow.session.scalars(select(Loan).where(tables.loans.c.id.in_(ids))):
+            assert from_rows[loan.id] == amount_due(loan, last), loan.id
+        statuses = dict(uow.session.execute(select(tables.loans.c.status, func.count()).group_by(tables.loans.c.status)).all())
     assert statuses.get("paid_off", 0) > 0

@@ -284,8 +284,8 @@ def test_partial_debit_is_allocated_penalty_first(platform, make_line, rail):
 # --- 5. rail timeout ----------------------------------------------------------------------
 
 def test_timed_out_debit_stays_pending_then_is_booked_once(platform, make_line, rail):
-    """Retries only on DPD 3 and 7 here, so that the day after the timeout sends nothing new
-    (see the test below for what the default DPD 1 retry does)."""
+    """Retries only on DPD 3 and 7 here, so the resolution on 04-11 is the only thing the rail does
+    (the default DPD 1 retry is the next test)."""
     line = make_line()
     loan_id = draw(platform, line.id, "10000").loan_id
     close(platform, date(2026, 4, 9))
@@ -316,6 +316,8 @@ def test_timed_out_debit_stays_pending_then_is_booked_once(platform, make_line, 
 
 
 def test_a_pending_debit_is_not_followed_by_a_second_one(platform, make_line, rail):
+    """With the default retries, DPD 1 (04-11) must not request a new debit while the 04-10 one is pending:
+    the rail already took 2155.00 and a second debit (2156.50) would charge the borrower twice."""
     line = make_line()
     loan_id = draw(platform, line.id, "10000").loan_id
     close(platform, date(2026, 4, 9))
@@ -624,4 +626,6 @@ def test_collections_case_of_a_fully_recovered_loan_is_closed(platform, make_lin
     recover(platform, loan_id, "11353.00")
     close(platform, date(2026, 10, 8))
     assert credit_lines.get_line(uow=platform.uow(), line_id=line_id).status == "active"  # the line knows
-    assert case_of(platform, loan_id).status == "closed"
+    case = case_of(platform, loan_id)
+    assert (case.status, case.close_reason, case.closed_on, case.amount_overdue) == (
+        "closed", "recovered", date(2026, 10, 8), D("0.00"))

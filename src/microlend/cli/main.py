@@ -196,6 +196,11 @@ def demo_run() -> None:
     p = platform()
     upgrade(p.engine)
     made = load_demo(p)
+    from microlend.services.cob.engine import run_cob
+
+    closed = run_cob(p)  # bring the book to today (each date since the last start, in order)
+    if closed:
+        console.print(f"close of business run through {closed[-1]['business_date']}")
     with p.uow() as uow:  # one fresh demo admin key per start; the previous one stops working
         uow.api_keys.revoke_named("make-run admin", at=p.clock.now())
         uow.commit()

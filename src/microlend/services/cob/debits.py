@@ -66,15 +66,36 @@ def request_debits(session: Session, *, on: date, first_id: int, last_id: int, r
     ids = [i for i in session.scalars(candidates) if i not in already]
     rows = []
     if ids:
-        for loan in session.scalars(select(Loan).where(loans.c.id.in_(ids))):
-            owed = amount_due(loan, on)
+        owed_by_loan = _amounts_due(session, ids, on)
+        for loan_id, customer_id, owed in owed_by_loan:
             if owed > 0:
-                rows.append({"loan_id": loan.id, "customer_id": loan.customer_id, "amount": owed, "requested_on": on,
+                rows.append({"loan_id": loan_id, "customer_id": customer_id, "amount": owed, "requested_on": on,
                              "status": CardDebitStatus.PENDING.value, "created_at": now,
-                             "idempotency_scope": AUTO_SCOPE, "idempotency_key": auto_debit_key(on, loan.id)})
+                             "idempotency_scope": AUTO_SCOPE, "idempotency_key": auto_debit_key(on, loan_id)})
     if rows:
         session.execute(insert(debits), rows)
     return {"requested": len(rows), "amount": str(sum((r["amount"] for r in rows), ZERO))}
+
+
+def _amounts_due(session: Session, loan_ids: list[int], on: date) -> list[tuple[int, int, Decimal]]:
+    """``amount_due`` for many loans from their rows, without loading them: the unpaid parts of every
+    installment due by ``on`` plus the penalty outstanding (brought to ``on`` by the loans phase)."""
+    owed: dict[int, Decimal] = {}
+    unpaid = or_(installments.c.principal_paid < installments.c.principal,
+                 installments.c.interest_paid < installments.c.interest, installments.c.fee_paid < installments.c.fee)
+    for row in session.execute(select(installments.c.loan_id, installments.c.principal, installments.c.principal_paid,
+                                      installments.c.interest, installments.c.interest_paid, installments.c.fee,
+                                      installments.c.fee_paid)
+                               .where(installments.c.loan_id.in_(loan_ids), installments.c.due_date <= on, unpaid)):
+        owed[row.loan_id] = owed.get(row.loan_id, ZERO) + (
+            max(row.principal - row.principal_paid, ZERO) + max(row.interest - row.interest_paid, ZERO)
+            + max(row.fee - row.fee_paid, ZERO))
+    result = []
+    for row in session.execute(select(loans.c.id, loans.c.customer_id, loans.c.penalty_recognized,
+                                      loans.c.penalty_paid).where(loans.c.id.in_(loan_ids)).order_by(loans.c.id)):
+        result.append((row.id, row.customer_id,
+                       owed.get(row.id, ZERO) + max(row.penalty_recognized - row.penalty_paid, ZERO)))
+    return result
 
 
 def send_debits(session_factory, *, rail: PaymentRail, cipher: FieldCipher, on: date, first_id: int, last_id: int,

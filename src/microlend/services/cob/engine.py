@@ -49,8 +49,9 @@ def plan_dates(platform, *, only: date | None = None, to: date | None = None) ->
             raise ValidationError(f"{only} is out of order: the next close of business is {expected}",
                                   code="cob_date_out_of_order", field="date", extra={"next_date": str(expected)})
         return DatePlan([only])
-    first = unfinished or (last + timedelta(days=1) if last else (to or platform.clock.business_date()))
-    target = to or platform.clock.business_date()
+    today = getattr(platform.clock, "calendar_date", platform.clock.business_date)()
+    first = unfinished or (last + timedelta(days=1) if last else (to or today))
+    target = to or today
     if target < first:
         return DatePlan([], f"the book is already at {last}; nothing to do through {target}")
     return DatePlan([first + timedelta(days=n) for n in range((target - first).days + 1)])

@@ -180,6 +180,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('written_off_amount', microlend.store.types.Money(precision=18, scale=2), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('recovered', microlend.store.types.Money(precision=18, scale=2), server_default='0', nullable=False))
         batch_op.create_index(batch_op.f('ix_loans_next_event_on'), ['next_event_on'], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # The close of business rewrites every active loan row each night: leave room in each page
+        # so PostgreSQL can update in place (HOT) instead of touching every index.
+        op.execute("ALTER TABLE loans SET (fillfactor = 80)")
 
 
 def downgrade() -> None:
