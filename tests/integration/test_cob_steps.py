@@ -332,11 +332,6 @@ def test_a_pending_debit_is_not_followed_by_a_second_one(platform, make_line, ra
     assert [r.amount for r in repayment_rows(platform, loan_id)] == [D("2155.00")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN LIMITATION: services/cob/debits.py book_answers books a debit resolved after a timeout on the resolving date "
-    "(apply_payment(loan, collected, on)) instead of the date it was requested and collected: 2155.00 taken "
-    "on the due date is booked on DPD 1, pays 1.50 penalty first and leaves 1.50 principal overdue, so the "
-    "loan stays past due and its line frozen"))
 def test_a_debit_collected_on_the_due_date_does_not_make_the_loan_overdue(platform, make_line, rail):
     line = make_line()
     loan_id = draw(platform, line.id, "10000").loan_id

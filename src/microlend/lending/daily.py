@@ -155,3 +155,26 @@ def advance_quiet_day(row: QuietRow, on: date, policy: DelinquencyPolicy) -> Day
         penalty_delta=penalty - row.penalty_recognized,
         tier_changed=(bucket, loan_class) != (row.bucket, row.loan_class),
     )
+
+
+def rewind_penalty(loan, day: date) -> None:
+    """Bring a loan's penalty back to ``day`` (before its last close of business), to value-date a payment.
+
+    Valid only when nothing but the close of business touched the loan after ``day`` (no
+    payment), so every installment's unpaid principal was the same all along: the penalty
+    charged after ``day`` is then exactly what ``penalty_exact_to`` adds, and is taken off.
+    Income already recognised for those days is trued up by the next close of business.
+    """
+    through = loan.penalty_through
+    if through is None or through <= day:
+        return
+    exact = loan.penalty_exact
+    for inst in loan.installments:
+        unpaid = inst.principal_unpaid
+        if unpaid <= 0:
+            continue
+        start = max(inst.due_date + timedelta(days=loan.grace_days), day)
+        days = (through - start).days
+        if days > 0:
+            exact -= unpaid * loan.penalty_rate * days
+    loan.penalty_exact, loan.penalty_through = exact, day

@@ -15,15 +15,17 @@ repayment (``services.card_debits``), only in bulk:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from microlend.adapters.payment_rail import PaymentRail, RailOutcome, RailResult, RailTimeout
 from microlend.lending.credit_lines import CreditLine
+from microlend.lending.daily import rewind_penalty
 from microlend.lending.loans import ACCRUED_INTEREST, PREPAID_PRINCIPAL, Loan, LoanStatus, apply_payment
 from microlend.lending.postings import recognition_entry, repayment_entry, suspense_entry
 from microlend.lending.records import CardDebitStatus
@@ -53,10 +55,12 @@ def amount_due(loan: Loan, on: date) -> Decimal:
 def request_debits(session: Session, *, on: date, first_id: int, last_id: int, retry_dpd: tuple[int, ...],
                    now: datetime) -> dict:
     """Record a pending auto-debit for each loan in the range that is due today or on a retry day."""
-    due_today = exists().where(installments.c.loan_id == loans.c.id, installments.c.due_date == on)
+    due_today = select(installments.c.loan_id).where(
+        installments.c.due_date == on, installments.c.loan_id.between(first_id, last_id))
+    retry_day = select(loans.c.id).where(loans.c.id.between(first_id, last_id), loans.c.dpd.in_(retry_dpd))
     candidates = select(loans.c.id).join(customers, customers.c.id == loans.c.customer_id).where(
-        loans.c.id.between(first_id, last_id), loans.c.status == LoanStatus.ACTIVE.value,
-        customers.c.card_token.is_not(None), or_(due_today, loans.c.dpd.in_(retry_dpd)),
+        loans.c.id.in_(due_today.union(retry_day)), loans.c.status == LoanStatus.ACTIVE.value,
+        customers.c.card_token.is_not(None),
     )
     # One debit per loan and date, and none while an earlier one is still pending at the rail.
     already = set(session.scalars(select(debits.c.loan_id).where(
@@ -143,6 +147,11 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
     lines_by_id = {line.id: line for line in session.scalars(
         select(CreditLine).where(tables.credit_lines.c.id.in_(line_ids)).order_by(tables.credit_lines.c.id)
         .with_for_update())}
+    # The last payment date of each loan: a debit the rail took on an earlier day is value-dated to that
+    # day when nothing else was paid on the loan since (the penalty of the days between is not charged).
+    last_paid = dict(session.execute(select(tables.repayments.c.loan_id, func.max(tables.repayments.c.paid_on))
+                                     .where(tables.repayments.c.loan_id.in_(loan_ids))
+                                     .group_by(tables.repayments.c.loan_id)).all())
     debit_updates, applied_payments, excesses = [], [], []
     for debit_id, row in rows.items():
         result = final[debit_id]
@@ -157,10 +166,15 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
             update_row.update(status=CardDebitStatus.REVIEW.value, failure_code="rail_amount_mismatch")
             counts["review"] += 1
         else:
-            owed = loan.payoff_amount(on) if loan.status == LoanStatus.ACTIVE.value else ZERO
+            value_date = on
+            if row.requested_on < on and loan.status == LoanStatus.ACTIVE.value and (
+                    last_paid.get(loan.id) is None or last_paid[loan.id] <= row.requested_on):
+                value_date = row.requested_on
+                rewind_penalty(loan, value_date)
+            owed = loan.payoff_amount(value_date) if loan.status == LoanStatus.ACTIVE.value else ZERO
             applied = min(collected, owed)
             if applied > 0:
-                allocation = apply_payment(loan, applied, on)
+                allocation = apply_payment(loan, applied, value_date)
                 lines_by_id[loan.credit_line_id].release(allocation.principal)
                 applied_payments.append((update_row, loan, allocation))
             if collected > applied:
@@ -189,7 +203,7 @@ def _book_repayments(session: Session, applied: list, *, on: date, now: datetime
     if not applied:
         return
     rows = [{
-        "loan_id": loan.id, "amount": allocation.amount, "paid_on": on, "channel": Channel.CARD.value,
+        "loan_id": loan.id, "amount": allocation.amount, "paid_on": allocation.paid_on, "channel": Channel.CARD.value,
         "principal": allocation.principal, "interest": allocation.interest, "fee": allocation.fee,
         "penalty": allocation.penalty, "prepaid_principal": allocation.prepaid_principal,
         "paid_off": allocation.paid_off, "created_at": now,
@@ -205,7 +219,8 @@ def _book_repayments(session: Session, applied: list, *, on: date, now: datetime
         recognition = recognition_entry(loan, on, reference)
         if recognition is not None:
             entries.append(recognition)
-        entries.append(repayment_entry(loan, allocation, reference))
+        # Posted today even when value-dated earlier: a closed day's entries are never added to.
+        entries.append(dataclasses.replace(repayment_entry(loan, allocation, reference), entry_date=on))
     post_many(session, entries, at=now)
 
 
