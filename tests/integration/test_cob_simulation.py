@@ -82,6 +82,15 @@ def test_four_hundred_days(platform):
         active = conn.execute(select(tables.loans).where(tables.loans.c.status == "active")).all()
         for row in active:
             assert row.dpd == replayed_dpd(row, payments[row.id], last), row.id
+        # The delinquency history ends, for every loan, at the bucket and class the loan shows now.
+        history = tables.loan_delinquency_history
+        latest, buckets_seen = {}, set()
+        for row in conn.execute(select(history).order_by(history.c.loan_id, history.c.business_date)):
+            latest[row.loan_id] = (row.bucket, row.loan_class)
+            buckets_seen.add(row.bucket)
+        for row in active:
+            assert latest.get(row.id, ("current", "normal")) == (row.bucket, row.loan_class), row.id
+        assert {"current", "M1", "M2", "M3", "M3+"} <= buckets_seen
     # The auto-debit's set-based amount equals the domain's, loan by loan.
     with platform.uow() as uow:
         ids = [row.id for row in active]

@@ -48,7 +48,7 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
     """Bring the active loans with ids in [first_id, last_id] to ``on``; returns the chunk's totals."""
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
     history_rows: list[dict] = []
-    set_based = 0
+    set_based = set_based_history = 0
     stmt = select(*_READ).where(loans.c.id.between(first_id, last_id), loans.c.status == LoanStatus.ACTIVE.value)
     if session.get_bind().dialect.name == "postgresql":
         set_based, sql_totals, sql_changes = close_quiet_loans(session, on=on, first_id=first_id, last_id=last_id,
@@ -56,8 +56,7 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
         for product, figures in sql_totals.items():
             for kind, amount in figures.items():
                 totals[product][kind] += amount
-        history_rows += [{"loan_id": i, "business_date": on, "dpd": d, "bucket": b, "loan_class": c}
-                         for i, d, b, c in sql_changes]
+        set_based_history = sql_changes
         stmt = stmt.where(or_(loans.c.cob_through.is_(None), loans.c.cob_through != on)).with_for_update()
     rows = [r for r in session.execute(stmt) if r.cob_through != on]  # already closed today: nothing to do
     quiet = [r for r in rows if is_quiet(r.cob_through, r.next_event_on, on)]
@@ -100,7 +99,7 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
         session.execute(insert(history), history_rows)
     return {
         "loans": len(rows) + set_based, "quiet": len(quiet) + set_based, "eventful": len(rows) - len(quiet),
-        "tier_changes": len(history_rows), "written_off": written_off["count"],
+        "tier_changes": len(history_rows) + set_based_history, "written_off": written_off["count"],
         "written_off_amount": str(written_off["amount"]),
         "accrued": {code: {k: str(v) for k, v in figures.items()} for code, figures in totals.items()},
     }

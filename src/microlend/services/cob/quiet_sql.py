@@ -2,9 +2,9 @@
 
 The same arithmetic as ``lending.daily.advance_quiet_day``, in exact NUMERIC with
 ``ROUND`` (half away from zero, which is half-up for these positive amounts), for every
-quiet loan of a chunk at once: no rows travel to Python except one per loan with its
-deltas. Loans that reach the write-off DPD are left to the Python path, which writes
-them off through the domain. ``tests/integration/test_cob_simulation.py`` runs 400 days
+quiet loan of a chunk at once, history rows included: only the totals per product come
+back to Python. Loans that reach the write-off DPD are left to the Python path, which
+writes them off through the domain. ``tests/integration/test_cob_simulation.py`` runs 400 days
 on PostgreSQL with this path and checks the results against an independent replay.
 """
 
@@ -31,8 +31,9 @@ def _tier_case(bounds: tuple[int, ...], tiers: list[str], prefix: str) -> tuple[
 
 
 def close_quiet_loans(session: Session, *, on: date, first_id: int, last_id: int,
-                      policy: DelinquencyPolicy) -> tuple[int, dict[str, dict[str, Decimal]], list[tuple]]:
-    """Advance the chunk's quiet loans; returns (count, income deltas by product, tier changes)."""
+                      policy: DelinquencyPolicy) -> tuple[int, dict[str, dict[str, Decimal]], int]:
+    """Advance the chunk's quiet loans and write their history rows; returns (count, income deltas by
+    product, history rows written). Only one row per product comes back to Python."""
     bucket_sql, bucket_params = _tier_case(policy.bucket_upper_bounds, [b.value for b in Bucket], "bk")
     class_sql, class_params = _tier_case(policy.class_upper_bounds, [c.value for c in LoanClass], "cl")
     statement = text(f"""
@@ -55,26 +56,34 @@ def close_quiet_loans(session: Session, *, on: date, first_id: int, last_id: int
             FOR UPDATE
         ), sized AS (
             SELECT c.*, GREATEST(c.pr0, ROUND(c.pe, 2)) AS pr FROM calc c WHERE c.dpd < :write_off
+        ), upd AS (
+            UPDATE loans l SET
+                interest_recognized = s.ir, cob_interest = l.cob_interest + (s.ir - s.ir0),
+                penalty_exact = s.pe, penalty_through = CAST(:d AS date),
+                penalty_recognized = s.pr, cob_penalty = l.cob_penalty + (s.pr - s.pr0),
+                dpd = s.dpd, bucket = {bucket_sql.replace('c.dpd', 's.dpd')},
+                loan_class = {class_sql.replace('c.dpd', 's.dpd')}, cob_through = CAST(:d AS date)
+            FROM sized s WHERE l.id = s.id
+            RETURNING l.id, s.product_code, s.ir - s.ir0 AS di, s.pr - s.pr0 AS dp, s.dpd, l.bucket, l.loan_class,
+                      s.old_bucket, s.old_class
+        ), history AS (
+            INSERT INTO loan_delinquency_history (loan_id, business_date, dpd, bucket, loan_class)
+            SELECT u.id, CAST(:d AS date), u.dpd, u.bucket, u.loan_class FROM upd u
+            WHERE u.bucket <> u.old_bucket OR u.loan_class <> u.old_class
+            RETURNING 1
         )
-        UPDATE loans l SET
-            interest_recognized = s.ir, cob_interest = l.cob_interest + (s.ir - s.ir0),
-            penalty_exact = s.pe, penalty_through = CAST(:d AS date),
-            penalty_recognized = s.pr, cob_penalty = l.cob_penalty + (s.pr - s.pr0),
-            dpd = s.dpd, bucket = {bucket_sql.replace('c.dpd', 's.dpd')},
-            loan_class = {class_sql.replace('c.dpd', 's.dpd')}, cob_through = CAST(:d AS date)
-        FROM sized s WHERE l.id = s.id
-        RETURNING l.id, s.product_code, s.ir - s.ir0, s.pr - s.pr0, s.dpd, l.bucket, l.loan_class,
-                  s.old_bucket, s.old_class
+        SELECT u.product_code, COUNT(*), SUM(u.di), SUM(u.dp), (SELECT COUNT(*) FROM history)
+        FROM upd u GROUP BY u.product_code
     """)
     rows = session.execute(statement, {
         "d": on, "prev": on - timedelta(days=1), "a": first_id, "b": last_id, "write_off": policy.write_off_dpd,
         **bucket_params, **class_params,
     }).all()
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
-    changes = []
-    for loan_id, product, interest, penalty, dpd, bucket, loan_class, old_bucket, old_class in rows:
+    count = changes = 0
+    for product, loans_count, interest, penalty, history_rows in rows:
         totals[product]["interest"] += interest
         totals[product]["penalty"] += penalty
-        if (bucket, loan_class) != (old_bucket, old_class):
-            changes.append((loan_id, dpd, bucket, loan_class))
-    return len(rows), totals, changes
+        count += loans_count
+        changes = history_rows
+    return count, totals, changes
