@@ -35,7 +35,7 @@ class _Bar:
         if phase not in self.tasks:
             self.tasks[phase] = self.progress.add_task(phase, total=total, rate="")
             self.loans[phase], self.started[phase] = 0, time.perf_counter()
-        self.loans[phase] += loans
+        self.loans[phase] = loans
         elapsed = max(time.perf_counter() - self.started[phase], 1e-6)
         rate = f"{self.loans[phase] / elapsed:,.0f} loans/s" if self.loans[phase] else ""
         self.progress.update(self.tasks[phase], completed=done, total=total, rate=rate)

@@ -25,7 +25,7 @@ from microlend.services.cob.phases import PHASES, CobOptions, Phase, process_chu
 from microlend.services.cob.report import finalize_date
 from microlend.store import tables
 
-#: Called with (phase, chunks done, chunks total, loans done) as chunks finish.
+#: Called with (phase, chunks done, chunks total, loans through the phase so far) as chunks finish.
 ProgressFn = Callable[[str, int, int, int], None]
 
 
@@ -117,7 +117,8 @@ def _wait_phase_done(platform, on: date, phase: Phase, *, processes=(), progress
         with platform.engine.connect() as conn:
             finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
         if progress is not None and processes and finished != last_seen:
-            progress(phase.name, finished, total, 0)
+            with platform.engine.connect() as conn:
+                progress(phase.name, finished, total, runs.loans_done(conn, on, phase.name))
             last_seen = finished
         if finished == total:
             return
@@ -147,12 +148,12 @@ def work_phase(platform, on: date, phase: Phase, options: CobOptions, *, progres
         chunk = runs.claim_chunk(platform.engine, on, phase.name, worker)
         if chunk is None:
             return done
-        result = process_chunk(platform, on, phase.name, chunk, options, platform.clock.now())
+        process_chunk(platform, on, phase.name, chunk, options, platform.clock.now())
         done += 1
         if progress is not None:
             with platform.engine.connect() as conn:
                 finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))
-            progress(phase.name, finished, total, int(result.get("loans", 0)) if isinstance(result, dict) else 0)
+                progress(phase.name, finished, total, runs.loans_done(conn, on, phase.name))
 
 
 def _worker_main(url: str, on: date, options: CobOptions) -> None:  # pragma: no cover - runs in a subprocess

@@ -180,6 +180,17 @@ def phase_progress(conn: Connection, on: date) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def loans_done(conn: Connection, on: date, phase: str) -> int:
+    """Loans through a phase so far: the loans a chunk reports, else the size of its id range."""
+    rows = conn.execute(select(chunks.c.first_id, chunks.c.last_id, chunks.c.result).where(
+        chunks.c.business_date == on, chunks.c.phase == phase, chunks.c.status == DONE))
+    total = 0
+    for first, last, result in rows:
+        reported = (result or {}).get("loans") if isinstance(result, dict) else None
+        total += int(reported) if reported is not None else (last - first + 1 if last >= first > 0 else 0)
+    return total
+
+
 def chunk_results(conn: Connection, on: date, phase: str) -> list[dict]:
     rows = conn.execute(select(chunks.c.result).where(chunks.c.business_date == on, chunks.c.phase == phase,
                                                       chunks.c.status == DONE))
