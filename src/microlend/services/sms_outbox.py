@@ -85,8 +85,10 @@ def _send_params(row_id: int, receipt: SmsReceipt | None, now: datetime) -> dict
 def dispatch_pending(
     *, engine: Engine, gateway: SmsGateway, cipher: FieldCipher, now: datetime, business_date: date | None = None,
     batch_size: int = 1000, progress: Callable[[int], object] | None = None,
+    loan_range: tuple[int, int] | None = None,
 ) -> DispatchCounts:
-    """Send every pending outbox row (only ``business_date``'s when given), in id order, in batches.
+    """Send every pending outbox row (only ``business_date``'s when given; only the loans with ids in
+    ``loan_range`` when given, so several workers can share the outbox), in id order, in batches.
 
     ``progress(n)`` is called after each batch with the number of rows handled so far.
     """
@@ -104,6 +106,8 @@ def dispatch_pending(
         )
         if business_date is not None:
             query = query.where(sms_outbox.c.business_date == business_date)
+        if loan_range is not None:
+            query = query.where(sms_outbox.c.loan_id.between(*loan_range))
         with reader.connect() as conn:
             rows = conn.execute(query).all()
         if not rows:

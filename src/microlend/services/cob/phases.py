@@ -34,7 +34,7 @@ PHASES: tuple[Phase, ...] = (
     Phase("debit_send", True, "auto-debit: rail and booking"),
     Phase("lines", False, "credit-line freeze/unfreeze"),
     Phase("sms", True, "SMS reminders: queue"),
-    Phase("sms_send", False, "SMS reminders: send"),
+    Phase("sms_send", True, "SMS reminders: send"),
     Phase("collections", True, "collections queue"),
 )
 PHASE_NAMES = tuple(p.name for p in PHASES)
@@ -60,7 +60,7 @@ def process_chunk(platform, on: date, phase: str, chunk, options: CobOptions, no
                                  first_id=first, last_id=last, now=now)
         else:
             counts = sms_outbox.dispatch_pending(engine=platform.engine, gateway=platform.sms, cipher=platform.cipher,
-                                                 now=now)
+                                                 now=now, loan_range=(first, last))
             result = {"sent": counts.sent, "failed": counts.failed, "pending": counts.pending}
         with platform.session_factory() as session:
             runs.complete_chunk(session.connection(), on, phase, chunk.chunk_no, now=now, result=result)
