@@ -12,6 +12,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+from microlend.lending.daily import close_day
+from microlend.lending.delinquency import DEFAULT_POLICY
 from microlend.lending.loans import Loan, apply_payment, new_loan
 from microlend.lending.products import REFERENCE_PRODUCT, RepaymentMethod
 from microlend.lending.reminders import DEFAULT_REMINDER_POLICY, ReminderKind, reminder_dpd_days
@@ -97,5 +99,9 @@ def test_four_hundred_days(platform):
         from_rows = {loan_id: owed for loan_id, _, owed in _amounts_due(uow.session, ids, last)}
         for loan in uow.session.scalars(select(Loan).where(tables.loans.c.id.in_(ids))):
             assert from_rows[loan.id] == amount_due(loan, last), loan.id
+            # Income recognised day by day (mostly on the quiet path) equals a fresh full computation.
+            fresh = close_day(loan, last, DEFAULT_POLICY)
+            assert (loan.interest_recognized, loan.fee_recognized, loan.penalty_recognized, loan.dpd) == (
+                fresh.interest_recognized, fresh.fee_recognized, fresh.penalty_recognized, fresh.dpd), loan.id
         statuses = dict(uow.session.execute(select(tables.loans.c.status, func.count()).group_by(tables.loans.c.status)).all())
     assert statuses.get("paid_off", 0) > 0

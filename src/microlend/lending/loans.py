@@ -360,12 +360,15 @@ def refresh_summary(loan: Loan, on: date) -> None:
     """Recompute, from the installments, the figures the close of business works from.
 
     They let the nightly close advance a loan with no event that day by arithmetic on
-    one row (see ``lending.daily``); any day with an event recomputes them here.
-    ``cob_through`` is cleared so the next close of business takes the full path.
+    one row (see ``lending.daily``); any day with an event recomputes them here. A
+    payment dated the day the loan was last closed leaves it closed through that day
+    (every figure is now as of it); any other date clears ``cob_through``, so the next
+    close of business takes the full path.
     """
     from microlend.lending.daily import summarize  # daily builds on this module
 
     for name, value in summarize(loan, on).items():
         setattr(loan, name, value)
     loan.dpd = loan.days_past_due(on)
-    loan.cob_through = None
+    if loan.cob_through != on:
+        loan.cob_through = None
