@@ -191,6 +191,7 @@ def open_case(platform, loan_id: int) -> int:
     from microlend.store import tables
 
     run_cob(platform, only=TODAY)
+    platform.clock.advance(1)  # the matrix's POST /v1/cob/runs closes this new day
     with platform.engine.begin() as conn:
         return conn.execute(tables.collection_cases.insert().values(
             loan_id=loan_id, customer_id=conn.execute(tables.loans.select().where(

@@ -23,8 +23,10 @@ def admin(auth):
 @pytest.fixture
 def loan_id(platform, make_line) -> int:
     line = make_line()
-    return drawdowns.request_drawdown(uow=platform.uow(), rail=platform.rail, cipher=platform.cipher,
+    loan = drawdowns.request_drawdown(uow=platform.uow(), rail=platform.rail, cipher=platform.cipher,
                                       clock=platform.clock, line_id=line.id, amount=Decimal("10000"), term=5).loan_id
+    platform.clock.current_date = date(2026, 3, 31)  # "today": the dates of these tests are not in the future
+    return loan
 
 
 def test_admin_runs_a_date_and_a_repeat_answers_the_same_record(client, admin, staff, loan_id, platform):
@@ -68,6 +70,8 @@ def test_dates_out_of_order_and_bad_dates(client, admin, staff, loan_id):
                          422, "cob_date_out_of_order", "date")
     assert error["next_date"] == "2026-03-12"
     assert "2026-03-12" in error["message"]
+    assert_error(client.post("/v1/cob/runs", json={"date": "2026-04-01"}, headers=admin),
+                 422, "cob_date_in_future", "date")
     assert_error(client.get("/v1/cob/runs/2026-03-20", headers=staff), 404, "cob_run_not_found", "business_date")
     assert_error(client.get("/v1/cob/runs/2026-01-01", headers=staff), 404, "cob_run_not_found", "business_date")
 

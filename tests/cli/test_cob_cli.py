@@ -90,6 +90,8 @@ def test_human_output(cli):
     (["run", "--date", "2026-03-12", "--to", "2026-03-13"], "invalid_option"),
     (["report", "2026-01-01"], "cob_report_not_found"),
     (["report", "someday"], "invalid_date"),
+    (["run", "--to", "2099-01-01"], "cob_date_in_future"),
+    (["run", "--date", "9999-12-31"], "invalid_date"),
 ])
 def test_bad_input_exits_2_with_the_code(cli, args, code):
     assert cli("run", "--date", "2026-03-11", "--json").exit_code == 0

@@ -552,7 +552,7 @@ def test_dates_out_of_order_are_refused_and_done_dates_are_no_ops(platform, make
     assert err.value.code == "cob_date_out_of_order"
     assert rows(platform, tables.cob_runs, tables.cob_runs.c.business_date == date(2026, 3, 13)) == []
     with pytest.raises(ValidationError):  # and begin_date refuses it too, should anyone call it directly
-        runs.begin_date(platform.engine, date(2026, 3, 13), now=platform.clock.now())
+        runs.begin_date(platform.engine, date(2026, 3, 13), now=platform.clock.now(), owner=runs.owner_id())
 
     assert plan_dates(platform, only=date(2026, 3, 11)).dates == []
     assert plan_dates(platform, only=date(2026, 3, 1)).dates == []

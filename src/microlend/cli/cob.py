@@ -19,10 +19,13 @@ def _date(text: Optional[str], name: str) -> Optional[date]:
     if text is None:
         return None
     try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
+        value = datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         fail(f"invalid_date ({name}): {text!r} is not YYYY-MM-DD")
-    return None
+        return None
+    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
+        fail(f"invalid_date ({name}): {text} is outside 2000-01-01..2099-12-31")
+    return value
 
 
 class _Bar:
@@ -50,6 +53,8 @@ def cob_run(
     chunk_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="Loans per chunk")] = 20_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
+    allow_future: Annotated[bool, typer.Option("--allow-future",
+                                               help="Allow dates after today (simulations and demos only)")] = False,
 ) -> None:
     """Run the close of business date by date; a run stopped half way resumes where it stopped."""
     from microlend.services.cob.engine import plan_dates, run_cob
@@ -59,7 +64,8 @@ def cob_run(
         fail("invalid_option (date): give --date or --to, not both")
     p = platform()
     to_date, only_date = _date(to, "to"), _date(only, "date")
-    plan = plan_dates(p, only=only_date, to=to_date)
+    not_after = None if allow_future else getattr(p.clock, "calendar_date", p.clock.business_date)()
+    plan = plan_dates(p, only=only_date, to=to_date, not_after=not_after)
     if not plan.dates:
         err_console.print(plan.note)
         if as_json:
@@ -78,7 +84,7 @@ def cob_run(
         for day in plan.dates:
             bar = _Bar(progress)
             progress.console.print(f"[bold]close of business {day}[/]") if not (quiet or as_json) else None
-            run_cob(p, only=day, options=options, progress=bar, on_date=on_date)
+            run_cob(p, only=day, options=options, progress=bar, on_date=on_date, not_after=not_after)
             for task in bar.tasks.values():
                 progress.remove_task(task)
     if as_json:

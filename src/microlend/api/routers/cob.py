@@ -75,7 +75,12 @@ def start_run(body: CobRunCreate, platform: PlatformDep, _: AdminDep):
             raise ValidationError("no close of business has run yet: give the first date",
                                   code="missing_field", field="date")
         day = last + timedelta(days=1)
-    if plan_dates(platform, only=day).dates:  # refuses a date out of order
-        run_cob(platform, only=day)
+    today = getattr(platform.clock, "calendar_date", platform.clock.business_date)()
+    if plan_dates(platform, only=day, not_after=today).dates:  # refuses a date out of order or in the future
+        run_cob(platform, only=day, not_after=today)
     with platform.engine.connect() as conn:
-        return _read(runs.get_run(conn, day))
+        record = runs.get_run(conn, day)
+    if record is None:  # before the first date ever run
+        raise ValidationError(f"{day} is before the first close of business of this book",
+                              code="cob_date_out_of_order", field="date")
+    return _read(record)

@@ -35,12 +35,22 @@ class DatePlan:
     note: str | None = None
 
 
-def plan_dates(platform, *, only: date | None = None, to: date | None = None) -> DatePlan:
-    """Which dates a run covers: the unfinished one, then each next date through ``to`` (or ``only``)."""
+def plan_dates(platform, *, only: date | None = None, to: date | None = None,
+               not_after: date | None = None) -> DatePlan:
+    """Which dates a run covers: the unfinished one, then each next date through ``to`` (or ``only``).
+
+    ``not_after`` refuses dates past it (the CLI and API pass today: a close of business of a day
+    that has not happened would accrue, debit and write off ahead of time); simulations leave it out.
+    """
     with platform.engine.connect() as conn:
         last = runs.last_done(conn)
         unfinished = conn.execute(select(tables.cob_runs.c.business_date)
                                   .where(tables.cob_runs.c.status == runs.RUNNING)).scalar()
+    today = getattr(platform.clock, "calendar_date", platform.clock.business_date)()
+    for name, value in (("date", only), ("to", to)):
+        if value is not None and not_after is not None and value > not_after:
+            raise ValidationError(f"{value} is in the future: the close of business runs up to {not_after}",
+                                  code="cob_date_in_future", field=name)
     if only is not None:
         if last is not None and only <= last:
             return DatePlan([], f"the close of business of {only} has already finished; nothing to do")
@@ -49,22 +59,22 @@ def plan_dates(platform, *, only: date | None = None, to: date | None = None) ->
             raise ValidationError(f"{only} is out of order: the next close of business is {expected}",
                                   code="cob_date_out_of_order", field="date", extra={"next_date": str(expected)})
         return DatePlan([only])
-    today = getattr(platform.clock, "calendar_date", platform.clock.business_date)()
     first = unfinished or (last + timedelta(days=1) if last else (to or today))
     target = to or today
     if target < first:
-        return DatePlan([], f"the book is already at {last}; nothing to do through {target}")
+        return DatePlan([], f"the book is already at {last or unfinished}; nothing to do through {target}")
     return DatePlan([first + timedelta(days=n) for n in range((target - first).days + 1)])
 
 
 def run_cob(platform, *, only: date | None = None, to: date | None = None, options: CobOptions | None = None,
-            progress: ProgressFn | None = None, on_date: Callable[[date, dict], None] | None = None) -> list[dict]:
+            progress: ProgressFn | None = None, on_date: Callable[[date, dict], None] | None = None,
+            not_after: date | None = None) -> list[dict]:
     """Run the planned dates; returns each date's report."""
     options = options or CobOptions()
     if platform.engine.dialect.name != "postgresql" and options.workers > 1:
         options = replace(options, workers=1)  # SQLite has one writer: more processes would only queue
     reports = []
-    for day in plan_dates(platform, only=only, to=to).dates:
+    for day in plan_dates(platform, only=only, to=to, not_after=not_after).dates:
         report = run_date(platform, day, options=options, progress=progress)
         reports.append(report)
         if on_date is not None:
@@ -74,12 +84,14 @@ def run_cob(platform, *, only: date | None = None, to: date | None = None, optio
 
 def run_date(platform, on: date, *, options: CobOptions, progress: ProgressFn | None = None) -> dict:
     engine = platform.engine
-    started = runs.begin_date(engine, on, now=platform.clock.now())
+    owner = runs.owner_id()
+    started = runs.begin_date(engine, on, now=platform.clock.now(), owner=owner)
     if started == "done":
         with engine.connect() as conn:
             return runs.get_run(conn, on).report or {}
     processes = _start_workers(platform, on, options) if options.workers > 1 else []
     timings: dict[str, float] = {}
+    finished = False
     try:
         for phase in PHASES:
             began = time.perf_counter()
@@ -89,12 +101,16 @@ def run_date(platform, on: date, *, options: CobOptions, progress: ProgressFn | 
             _wait_phase_done(platform, on, phase, processes=processes, progress=progress)
             timings[phase.name] = time.perf_counter() - began
             runs.heartbeat(engine, on, platform.clock.now())
+        report = finalize_date(platform, on, owner=owner, timings=timings)
+        finished = True
+        return report
     finally:
         for process in processes:
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
-    return finalize_date(platform, on, timings=timings)
+        if not finished:
+            runs.release(engine, on, owner)
 
 
 def _start_workers(platform, on: date, options: CobOptions) -> list:
@@ -150,6 +166,7 @@ def work_phase(platform, on: date, phase: Phase, options: CobOptions, *, progres
             return done
         process_chunk(platform, on, phase.name, chunk, options, platform.clock.now())
         done += 1
+        runs.heartbeat(platform.engine, on, platform.clock.now())  # progress is life: no takeover meanwhile
         if progress is not None:
             with platform.engine.connect() as conn:
                 finished, total = runs.phase_progress(conn, on).get(phase.name, (0, 0))

@@ -29,10 +29,12 @@ _INCOME = {
 }
 
 
-def finalize_date(platform, on: date, *, timings: dict[str, float]) -> dict:
+def finalize_date(platform, on: date, *, owner: str, timings: dict[str, float]) -> dict:
     now = platform.clock.now()
     with platform.session_factory() as session:
         conn = session.connection()
+        if runs.lock_for_finish(conn, on, owner) == runs.DONE:  # finished meanwhile: post nothing twice
+            return runs.get_run(conn, on).report or {}
         accrued: dict[str, dict[str, Decimal]] = defaultdict(lambda: {k: ZERO for k in _INCOME})
         loan_results = runs.chunk_results(conn, on, "loans")
         for result in loan_results:

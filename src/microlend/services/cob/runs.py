@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
@@ -29,7 +30,8 @@ runs, chunks = tables.cob_runs, tables.cob_chunks
 
 
 def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who runs a date: host, process and a token of this run (two runs in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def last_done(conn: Connection) -> date | None:
@@ -63,7 +65,7 @@ def list_runs(conn: Connection, limit: int = 30) -> list[RunRecord]:
 
 
 def _owner_alive(owner: str, heartbeat_at: datetime, now: datetime) -> bool:
-    host, _, pid = owner.rpartition(":")
+    host, pid = (owner.split(":") + ["", ""])[:2]
     if host == socket.gethostname() and pid.isdigit():
         try:
             os.kill(int(pid), 0)
@@ -75,13 +77,14 @@ def _owner_alive(owner: str, heartbeat_at: datetime, now: datetime) -> bool:
     return now - heartbeat_at < STALE_AFTER
 
 
-def begin_date(engine: Engine, on: date, *, now: datetime, first_date: date | None = None) -> str:
-    """Start (or resume) the COB of ``on``; returns "started", "resumed" or "done".
+def begin_date(engine: Engine, on: date, *, now: datetime, owner: str, first_date: date | None = None) -> str:
+    """Start (or resume) the COB of ``on`` as ``owner``; returns "started", "resumed" or "done".
 
     Refused: a date that is not the day after the last one done, a date while an
-    earlier one is unfinished, and a date another live process is running.
+    earlier one is unfinished, and a date another live run (any other owner whose
+    process is alive, this process included) is running.
     """
-    me = owner_id()
+    me = owner
     with engine.begin() as conn:
         _lock_calendar(conn)
         existing = conn.execute(select(runs).where(runs.c.business_date == on).with_for_update()).first()
@@ -119,9 +122,25 @@ def _lock_calendar(conn: Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(74656)")
 
 
+def release(engine: Engine, on: date, owner: str) -> None:
+    """Give up a date this run could not finish (an error), so another run may resume it at once."""
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.business_date == on, runs.c.owner == owner, runs.c.status == RUNNING)
+                     .values(owner="", heartbeat_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+
+
 def heartbeat(engine: Engine, on: date, now: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.business_date == on).values(heartbeat_at=now))
+
+
+def lock_for_finish(conn: Connection, on: date, owner: str) -> str:
+    """Lock the date's run row before finishing it; returns its status. Refuses a run someone else took over."""
+    row = conn.execute(select(runs.c.status, runs.c.owner).where(runs.c.business_date == on).with_for_update()).one()
+    if row.status == RUNNING and row.owner != owner:
+        raise ConflictError(f"the close of business of {on} was taken over by {row.owner}", code="cob_taken_over",
+                            field="date")
+    return row.status
 
 
 def finish_date(conn: Connection, on: date, *, now: datetime, report: dict) -> None:
