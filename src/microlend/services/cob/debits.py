@@ -25,13 +25,15 @@ from sqlalchemy.orm import Session
 
 from microlend.adapters.payment_rail import PaymentRail, RailOutcome, RailResult, RailTimeout
 from microlend.lending.credit_lines import CreditLine
-from microlend.lending.daily import rewind_penalty
+from microlend.lending.daily import interest_earned_through, rewind_penalty
+from microlend.lending.ledger import Accounts, EntryBuilder, EntryKind
 from microlend.lending.loans import ACCRUED_INTEREST, PREPAID_PRINCIPAL, Loan, LoanStatus, apply_payment
 from microlend.lending.postings import recognition_entry, repayment_entry, suspense_entry
 from microlend.lending.records import CardDebitStatus
-from microlend.money import ZERO, is_whole_fen
+from microlend.money import ZERO, is_whole_fen, to_fen
 from microlend.security.fields import FieldCipher
 from microlend.services.card_debits import debit_reference
+from microlend.services.cob.write_off import book_recovery, recoverable
 from microlend.services.repayments import Channel
 from microlend.store import tables
 from microlend.store.repositories import LedgerRepository
@@ -107,17 +109,25 @@ def send_debits(session_factory, *, rail: PaymentRail, cipher: FieldCipher, on: 
     """Ask the rail for each pending auto-debit of the range (no lock held), then book the answers."""
     with session_factory() as session:
         pending = session.execute(
-            select(debits.c.id, debits.c.amount, customers.c.card_token)
+            select(debits.c.id, debits.c.loan_id, debits.c.amount, debits.c.requested_on, customers.c.card_token)
             .join(customers, customers.c.id == debits.c.customer_id)
             .where(debits.c.loan_id.between(first_id, last_id), debits.c.idempotency_scope == AUTO_SCOPE,
                    debits.c.status == CardDebitStatus.PENDING.value)
             .order_by(debits.c.id)).all()
+        # Paid meanwhile (say by the borrower, between the two phases): nothing left to take.
+        today = sorted({d.loan_id for d in pending if d.requested_on == on})
+        still_due = {loan_id for loan_id, _, owed in (_amounts_due(session, today, on) if today else []) if owed > 0}
     answers: dict[int, RailResult] = {}
     timeouts = 0
     for debit in pending:
         reference = debit_reference(debit.id)
         try:
-            answers[debit.id] = rail.status(reference=reference) or rail.debit(
+            known = rail.status(reference=reference)
+            if known is None and debit.requested_on == on and debit.loan_id not in still_due:
+                answers[debit.id] = RailResult(RailOutcome.FAILED, reference, debit.amount, None, "nothing_due",
+                                               "the loan was paid before the debit was sent; not sent")
+                continue
+            answers[debit.id] = known or rail.debit(
                 reference=reference, card_number=cipher.decrypt(debit.card_token, field="bank_card"),
                 amount=debit.amount)
         except RailTimeout:
@@ -137,12 +147,13 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
     counts["still_pending"] = len(answers) - len(final)
     if not final:
         return _stringify(counts)
-    rows = {r.id: r for r in session.execute(
-        select(debits).where(debits.c.id.in_(list(final)), debits.c.status == CardDebitStatus.PENDING.value)
-        .order_by(debits.c.id).with_for_update())}
-    loan_ids = sorted({r.loan_id for r in rows.values()})
+    pending = (debits.c.id.in_(list(final)), debits.c.status == CardDebitStatus.PENDING.value)
+    loan_ids = sorted(set(session.scalars(select(debits.c.loan_id).where(*pending))))
+    # Loans first, then their debits, then lines: the order every other path takes, so no deadlock.
     loans_by_id = {loan.id: loan for loan in session.scalars(
         select(Loan).where(loans.c.id.in_(loan_ids)).order_by(loans.c.id).with_for_update())}
+    rows = {r.id: r for r in session.execute(
+        select(debits).where(*pending, debits.c.loan_id.in_(loan_ids)).order_by(debits.c.id).with_for_update())}
     line_ids = sorted({loan.credit_line_id for loan in loans_by_id.values()})
     lines_by_id = {line.id: line for line in session.scalars(
         select(CreditLine).where(tables.credit_lines.c.id.in_(line_ids)).order_by(tables.credit_lines.c.id)
@@ -152,7 +163,7 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
     last_paid = dict(session.execute(select(tables.repayments.c.loan_id, func.max(tables.repayments.c.paid_on))
                                      .where(tables.repayments.c.loan_id.in_(loan_ids))
                                      .group_by(tables.repayments.c.loan_id)).all())
-    debit_updates, applied_payments, excesses = [], [], []
+    debit_updates, applied_payments, excesses, reversals = [], [], [], []
     for debit_id, row in rows.items():
         result = final[debit_id]
         loan = loans_by_id[row.loan_id]
@@ -165,6 +176,11 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
         elif not (ZERO < collected <= row.amount and is_whole_fen(collected)):
             update_row.update(status=CardDebitStatus.REVIEW.value, failure_code="rail_amount_mismatch")
             counts["review"] += 1
+        elif loan.status == LoanStatus.WRITTEN_OFF.value:  # written off since the debit was asked: a recovery
+            applied = min(collected, recoverable(loan))
+            if applied > 0:
+                book_recovery(session=session, loan=loan, amount=applied, on=on, channel=Channel.CARD.value, now=now,
+                              card_debit_id=debit_id)
         else:
             value_date = on
             if row.requested_on < on and loan.status == LoanStatus.ACTIVE.value and (
@@ -177,6 +193,10 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
                 allocation = apply_payment(loan, applied, value_date)
                 lines_by_id[loan.credit_line_id].release(allocation.principal)
                 applied_payments.append((update_row, loan, allocation))
+                if value_date < on:
+                    reversal = reverse_income_beyond(loan, on, reference=debit_reference(debit_id))
+                    if reversal is not None:
+                        reversals.append(reversal)
             if collected > applied:
                 update_row["excess"] = collected - applied
                 excesses.append((debit_id, loan.id, collected - applied))
@@ -186,6 +206,7 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
             counts["collected"] += collected
         debit_updates.append(update_row)
     _book_repayments(session, applied_payments, on=on, now=now)
+    post_many(session, reversals, at=now)
     ledger = LedgerRepository(session)
     for debit_id, loan_id, excess in excesses:
         ledger.post(suspense_entry(loan_id=loan_id, amount=excess, on=on, reference=debit_reference(debit_id)), at=now)
@@ -196,6 +217,28 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
              for c in ("completed_at", "status", "collected", "excess", "failure_code", "repayment_id")}),
             debit_updates)
     return _stringify(counts)
+
+
+def reverse_income_beyond(loan: Loan, on: date, *, reference: str):
+    """After a payment value-dated before the last close: income recognised for days it no longer earns.
+
+    The close of business recognised penalty (and interest) through ``on`` on amounts this payment
+    has now paid earlier; the excess over what the loan earned through ``on`` is reversed, per loan,
+    so a loan the payment closes does not keep a receivable no later close would correct.
+    """
+    interest = max(interest_earned_through(loan, on), loan.interest_paid)
+    penalty = max(to_fen(loan.penalty_exact_to(on)), loan.penalty_paid)
+    builder = EntryBuilder(EntryKind.ACCRUAL, on, f"Income reversed after a value-dated payment, loan {loan.id}",
+                           reference)
+    if loan.interest_recognized > interest:
+        builder.move(loan.interest_recognized - interest, debit=Accounts.INTEREST_INCOME,
+                     credit=Accounts.INTEREST_RECEIVABLE, loan_id=loan.id)
+        loan.interest_recognized = interest
+    if loan.penalty_recognized > penalty:
+        builder.move(loan.penalty_recognized - penalty, debit=Accounts.PENALTY_INCOME,
+                     credit=Accounts.PENALTY_RECEIVABLE, loan_id=loan.id)
+        loan.penalty_recognized = penalty
+    return None if builder.empty else builder.build()
 
 
 def _book_repayments(session: Session, applied: list, *, on: date, now: datetime) -> None:

@@ -24,8 +24,9 @@ ACTOR = "cob"
 
 def freeze_and_unfreeze(session: Session, *, on: date, now: datetime) -> dict:
     """One pass over the lines; returns how many were frozen and unfrozen."""
+    # Overdue means past the grace days (PRODUCT.md: grace 0 by default), as for penalty interest.
     overdue = set(session.scalars(select(loans.c.credit_line_id).where(
-        loans.c.status == LoanStatus.ACTIVE.value, loans.c.dpd > 0).distinct()))
+        loans.c.status == LoanStatus.ACTIVE.value, loans.c.dpd > loans.c.grace_days).distinct()))
     written_off = set(session.scalars(select(loans.c.credit_line_id).where(
         loans.c.status == LoanStatus.WRITTEN_OFF.value, loans.c.recovered < loans.c.written_off_amount).distinct()))
     delinquent = overdue | written_off
@@ -39,14 +40,20 @@ def freeze_and_unfreeze(session: Session, *, on: date, now: datetime) -> dict:
         cause = WRITE_OFF if line_id in written_off else OVERDUE
         reason = ("a loan on this line was written off" if cause == WRITE_OFF
                   else "a loan on this line is overdue")
-        session.execute(update(lines).where(lines.c.id == line_id).values(
-            status=LineStatus.FROZEN.value, freeze_cause=cause, status_reason=reason))
-        changes.append({"credit_line_id": line_id, "kind": LineEventKind.FROZEN.value, "reason": reason})
-    if to_unfreeze:
-        session.execute(update(lines).where(lines.c.id.in_(to_unfreeze)).values(
+        # Re-checked in the statement: a line staff froze or closed meanwhile is left as they left it.
+        done = session.execute(update(lines).where(lines.c.id == line_id, lines.c.status == LineStatus.ACTIVE.value)
+                               .values(status=LineStatus.FROZEN.value, freeze_cause=cause, status_reason=reason))
+        if done.rowcount:
+            changes.append({"credit_line_id": line_id, "kind": LineEventKind.FROZEN.value, "reason": reason})
+    for line_id in to_unfreeze:
+        done = session.execute(update(lines).where(
+            lines.c.id == line_id, lines.c.status == LineStatus.FROZEN.value,
+            lines.c.freeze_cause.in_([OVERDUE, WRITE_OFF])).values(
             status=LineStatus.ACTIVE.value, freeze_cause=None, status_reason=None))
-        changes += [{"credit_line_id": i, "kind": LineEventKind.UNFROZEN.value,
-                     "reason": "everything overdue on this line is paid"} for i in to_unfreeze]
+        if done.rowcount:
+            changes.append({"credit_line_id": line_id, "kind": LineEventKind.UNFROZEN.value,
+                            "reason": "everything overdue on this line is paid"})
     if changes:
         session.execute(insert(events), [dict(c, actor=ACTOR, business_date=on, at=now) for c in changes])
-    return {"frozen": len(to_freeze), "unfrozen": len(to_unfreeze)}
+    return {"frozen": sum(c["kind"] == LineEventKind.FROZEN.value for c in changes),
+            "unfrozen": sum(c["kind"] == LineEventKind.UNFROZEN.value for c in changes)}
