@@ -172,7 +172,7 @@ loan_installments = Table(
     Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), primary_key=True),
     Column("number", Integer, primary_key=True),
     Column("period_start", Date, nullable=False),
-    Column("due_date", Date, nullable=False, index=True),
+    Column("due_date", Date, nullable=False),
     Column("principal", Money, nullable=False),
     Column("interest", Money, nullable=False),
     Column("fee", Money, nullable=False),
@@ -181,6 +181,8 @@ loan_installments = Table(
     Column("principal_paid", Money, nullable=False),
     Column("interest_paid", Money, nullable=False),
     Column("fee_paid", Money, nullable=False),
+    # What falls due on a date, chunk by chunk (the close of business): due date, then loan.
+    Index("ix_loan_installments_due_date_loan", "due_date", "loan_id"),
 )
 
 repayments = Table(

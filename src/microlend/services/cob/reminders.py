@@ -47,7 +47,8 @@ def queue_reminders(session: Session, *, on: date, first_id: int, last_id: int, 
         rows = session.execute(
             select(installments, *who).join(loans, loans.c.id == installments.c.loan_id)
             .join(customers, customers.c.id == loans.c.customer_id)
-            .where(*in_range, installments.c.due_date.in_(list(due_days))))
+            .where(*in_range, installments.c.due_date.in_(list(due_days)),
+                   installments.c.loan_id.between(first_id, last_id)))
         for row in rows:
             owed = _unpaid(row)
             if owed <= 0:

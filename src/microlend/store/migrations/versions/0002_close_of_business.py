@@ -180,6 +180,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('written_off_amount', microlend.store.types.Money(precision=18, scale=2), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('recovered', microlend.store.types.Money(precision=18, scale=2), server_default='0', nullable=False))
         batch_op.create_index(batch_op.f('ix_loans_next_event_on'), ['next_event_on'], unique=False)
+    with op.batch_alter_table('loan_installments', schema=None) as batch_op:
+        batch_op.drop_index('ix_loan_installments_due_date')
+        batch_op.create_index('ix_loan_installments_due_date_loan', ['due_date', 'loan_id'], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         # The close of business rewrites every active loan row each night: leave room in each page
         # so PostgreSQL can update in place (HOT) instead of touching every index.
@@ -187,6 +190,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('loan_installments', schema=None) as batch_op:
+        batch_op.drop_index('ix_loan_installments_due_date_loan')
+        batch_op.create_index('ix_loan_installments_due_date', ['due_date'], unique=False)
     with op.batch_alter_table('loans', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_loans_next_event_on'))
         batch_op.drop_column('recovered')
