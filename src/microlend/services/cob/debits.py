@@ -181,6 +181,7 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
             if applied > 0:
                 book_recovery(session=session, loan=loan, amount=applied, on=on, channel=Channel.CARD.value, now=now,
                               card_debit_id=debit_id)
+            _succeeded(update_row, counts, excesses, debit_id, loan.id, collected, applied, row.amount, result)
         else:
             value_date = on
             if row.requested_on < on and loan.status == LoanStatus.ACTIVE.value and (
@@ -197,13 +198,7 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
                     reversal = reverse_income_beyond(loan, on, reference=debit_reference(debit_id))
                     if reversal is not None:
                         reversals.append(reversal)
-            if collected > applied:
-                update_row["excess"] = collected - applied
-                excesses.append((debit_id, loan.id, collected - applied))
-            update_row.update(status=CardDebitStatus.SUCCEEDED.value, collected=collected,
-                              failure_code=result.failure_code)
-            counts["partial" if collected < row.amount else "succeeded"] += 1
-            counts["collected"] += collected
+            _succeeded(update_row, counts, excesses, debit_id, loan.id, collected, applied, row.amount, result)
         debit_updates.append(update_row)
     _book_repayments(session, applied_payments, on=on, now=now)
     post_many(session, reversals, at=now)
@@ -217,6 +212,17 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
              for c in ("completed_at", "status", "collected", "excess", "failure_code", "repayment_id")}),
             debit_updates)
     return _stringify(counts)
+
+
+def _succeeded(update_row: dict, counts: dict, excesses: list, debit_id: int, loan_id: int, collected: Decimal,
+               applied: Decimal, asked: Decimal, result: RailResult) -> None:
+    """Money the rail took: the debit succeeded; what the loan did not owe goes to suspense for refund."""
+    if collected > applied:
+        update_row["excess"] = collected - applied
+        excesses.append((debit_id, loan_id, collected - applied))
+    update_row.update(status=CardDebitStatus.SUCCEEDED.value, collected=collected, failure_code=result.failure_code)
+    counts["partial" if collected < asked else "succeeded"] += 1
+    counts["collected"] += collected
 
 
 def reverse_income_beyond(loan: Loan, on: date, *, reference: str):
