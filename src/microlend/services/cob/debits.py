@@ -148,12 +148,14 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
     if not final:
         return _stringify(counts)
     pending = (debits.c.id.in_(list(final)), debits.c.status == CardDebitStatus.PENDING.value)
-    loan_ids = sorted(set(session.scalars(select(debits.c.loan_id).where(*pending))))
+    # Only debits that took money touch their loan; a refused one only changes its own row.
+    took = [i for i, r in final.items() if r.outcome is RailOutcome.SUCCEEDED]
+    loan_ids = sorted(set(session.scalars(select(debits.c.loan_id).where(*pending, debits.c.id.in_(took))))) \
+        if took else []
     # Loans first, then their debits, then lines: the order every other path takes, so no deadlock.
     loans_by_id = {loan.id: loan for loan in session.scalars(
-        select(Loan).where(loans.c.id.in_(loan_ids)).order_by(loans.c.id).with_for_update())}
-    rows = {r.id: r for r in session.execute(
-        select(debits).where(*pending, debits.c.loan_id.in_(loan_ids)).order_by(debits.c.id).with_for_update())}
+        select(Loan).where(loans.c.id.in_(loan_ids)).order_by(loans.c.id).with_for_update())} if loan_ids else {}
+    rows = {r.id: r for r in session.execute(select(debits).where(*pending).order_by(debits.c.id).with_for_update())}
     line_ids = sorted({loan.credit_line_id for loan in loans_by_id.values()})
     lines_by_id = {line.id: line for line in session.scalars(
         select(CreditLine).where(tables.credit_lines.c.id.in_(line_ids)).order_by(tables.credit_lines.c.id)
@@ -166,7 +168,7 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
     debit_updates, applied_payments, excesses, reversals = [], [], [], []
     for debit_id, row in rows.items():
         result = final[debit_id]
-        loan = loans_by_id[row.loan_id]
+        loan = loans_by_id.get(row.loan_id)  # None for a refused debit (its loan is not needed)
         update_row = {"b_id": debit_id, "completed_at": now, "status": None, "collected": None, "excess": None,
                       "failure_code": None, "repayment_id": None}
         collected = result.amount
