@@ -26,7 +26,7 @@ from microlend.lending.daily import DayResult, QuietRow, advance_quiet_day, clos
 from microlend.lending.delinquency import DelinquencyPolicy
 from microlend.lending.loans import Loan, LoanStatus
 from microlend.money import ZERO
-from microlend.services.cob.quiet_sql import close_quiet_loans
+from microlend.services.cob.quiet_sql import close_falling_due_loans, close_quiet_loans
 from microlend.services.cob.write_off import write_off_loan
 from microlend.store import tables
 
@@ -48,15 +48,18 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
     """Bring the active loans with ids in [first_id, last_id] to ``on``; returns the chunk's totals."""
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
     history_rows: list[dict] = []
-    set_based = set_based_history = 0
+    set_based_history = 0
+    set_based_counts: list[int] = []  # quiet loans, loans whose installment simply fell due
     stmt = select(*_READ).where(loans.c.id.between(first_id, last_id), loans.c.status == LoanStatus.ACTIVE.value)
     if session.get_bind().dialect.name == "postgresql":
-        set_based, sql_totals, sql_changes = close_quiet_loans(session, on=on, first_id=first_id, last_id=last_id,
-                                                               policy=policy)
-        for product, figures in sql_totals.items():
-            for kind, amount in figures.items():
-                totals[product][kind] += amount
-        set_based_history = sql_changes
+        for set_based_step in (close_quiet_loans, close_falling_due_loans):
+            count, sql_totals, sql_changes = set_based_step(session, on=on, first_id=first_id, last_id=last_id,
+                                                            policy=policy)
+            for product, figures in sql_totals.items():
+                for kind, amount in figures.items():
+                    totals[product][kind] += amount
+            set_based_counts.append(count)
+            set_based_history += sql_changes
         stmt = stmt.where(or_(loans.c.cob_through.is_(None), loans.c.cob_through != on)).with_for_update()
     rows = [r for r in session.execute(stmt) if r.cob_through != on]  # already closed today: nothing to do
     quiet = [r for r in rows if is_quiet(r.cob_through, r.next_event_on, on)]
@@ -98,7 +101,8 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
     if history_rows:
         session.execute(insert(history), history_rows)
     return {
-        "loans": len(rows) + set_based, "quiet": len(quiet) + set_based, "eventful": len(rows) - len(quiet),
+        "loans": len(rows) + sum(set_based_counts), "quiet": len(quiet) + sum(set_based_counts[:1]),
+        "eventful": len(rows) - len(quiet) + sum(set_based_counts[1:]), "set_based": sum(set_based_counts),
         "tier_changes": len(history_rows) + set_based_history, "written_off": written_off["count"],
         "written_off_amount": str(written_off["amount"]),
         "accrued": {code: {k: str(v) for k, v in figures.items()} for code, figures in totals.items()},

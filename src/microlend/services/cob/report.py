@@ -91,6 +91,7 @@ def build_report(conn, on: date, *, loan_results: list[dict], accrued, timings: 
                   "processed": processed,
                   "quiet": sum(int(r.get("quiet", 0)) for r in loan_results),
                   "eventful": sum(int(r.get("eventful", 0)) for r in loan_results),
+                  "set_based": sum(int(r.get("set_based", 0)) for r in loan_results),
                   "tier_changes": sum(int(r.get("tier_changes", 0)) for r in loan_results)},
         "accrued": {k: str(v) for k, v in totals.items()},
         "written_off": {"count": sum(int(r.get("written_off", 0)) for r in loan_results),
