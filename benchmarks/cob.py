@@ -123,7 +123,7 @@ def print_table(title: str, report: dict, seconds: float, active: int, limit: fl
     verdict = "" if limit is None else ("  [green]within[/]" if seconds <= limit else "  [red]over[/]")
     print_console.print(f"{title}: {seconds:.1f} s for one date" + (f" (limit {limit:.0f} s){verdict}" if limit else ""))
     loans = report["loans"]
-    print_console.print(f"  quiet {loans['quiet']:,} / with events {loans['eventful']:,}; debits "
+    print_console.print(f"  quiet {loans['quiet']:,} / with events {loans['eventful']:,} (set-based in SQL: {loans.get('set_based', 0):,}); debits "
                         f"{report['debits']['tried']:,} tried, {report['debits']['failed']:,} failed; SMS "
                         f"{report['sms']['queued']:,}; written off {report['written_off']['count']:,}")
 
