@@ -44,17 +44,21 @@ def queue_reminders(session: Session, *, on: date, first_id: int, last_id: int, 
     messages: dict[tuple[int, str], dict] = {}
     due_days = {on + timedelta(days=d): d for d in reminder_due_offsets(policy)}
     if due_days:
-        rows = session.execute(
-            select(installments, *who).join(loans, loans.c.id == installments.c.loan_id)
-            .join(customers, customers.c.id == loans.c.customer_id)
-            .where(*in_range, installments.c.due_date.in_(list(due_days)),
-                   installments.c.loan_id.between(first_id, last_id)))
-        for row in rows:
-            owed = _unpaid(row)
-            if owed <= 0:
+        # The chunk's installments due on those days straight from the (due_date, loan_id) index, then
+        # their loans: two plain queries plan well on both databases (a join here does not on SQLite).
+        due = [row for row in session.execute(select(installments).where(
+            installments.c.due_date.in_(list(due_days)), installments.c.loan_id.between(first_id, last_id)))
+            if _unpaid(row) > 0]
+        holders = {row.id: row for row in session.execute(
+            select(loans.c.id, *who).join(customers, customers.c.id == loans.c.customer_id)
+            .where(*in_range, loans.c.id.in_(sorted({r.loan_id for r in due}))))} if due else {}
+        for row in due:
+            holder = holders.get(row.loan_id)
+            if holder is None:  # not active
                 continue
             kind = ReminderKind.DUE if row.due_date == on else ReminderKind.PRE_DUE
-            messages.setdefault((row.loan_id, kind.value), _message(row, row.loan_id, kind, owed, row.due_date, 0))
+            messages.setdefault((row.loan_id, kind.value),
+                                _message(holder, row.loan_id, kind, _unpaid(row), row.due_date, 0))
     dpd_days = reminder_dpd_days(policy, policy.stop_after_dpd)
     overdue = session.execute(
         select(loans.c.id, loans.c.dpd, loans.c.oldest_unpaid_due, loans.c.penalty_recognized,
