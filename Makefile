@@ -24,10 +24,11 @@ test: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest --cov=microlend --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-## Speed figures (see docs/benchmarks.md).
+## Speed figures (see docs/benchmarks.md; the COB benchmark at 1,000,000 loans: benchmarks/cob.py --loans 1000000).
 bench: install
 	$(PY) benchmarks/quotes.py
 	$(PY) benchmarks/servicing.py
+	$(PY) benchmarks/cob.py --loans 100000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .coverage
