@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import threading
 from datetime import date
-from decimal import Decimal
 
 import pytest
-from cob_helpers import close, close_through, draw
-from sqlalchemy import select
+from cob_helpers import (
+    FAIL,
+    FIRST_DUE,
+    D,
+    balances,
+    close,
+    close_through,
+    debit_rows,
+    draw,
+    loan_row,
+    reconciled,
+    repayment_rows,
+    rows,
+)
 
 from microlend.adapters.payment_rail import RailOutcome
 from microlend.errors import ConflictError
 from microlend.lending.delinquency import DelinquencyPolicy
-from microlend.services import credit_lines, ledger, products, repayments
+from microlend.services import credit_lines, products, repayments
 from microlend.services.card_debits import debit_reference
 from microlend.services.cob import runs
 from microlend.services.cob.engine import _create_chunks, run_cob, work_phase
@@ -30,42 +41,7 @@ from microlend.services.cob.report import finalize_date
 from microlend.services.repayments import Channel
 from microlend.store import tables
 
-D = Decimal
-FIRST_DUE = date(2026, 4, 10)
-FAIL = "fail:insufficient_funds"
-
-
 # --- helpers --------------------------------------------------------------------------
-
-def rows(platform, table, *where, order=None):
-    with platform.engine.connect() as conn:
-        stmt = select(table).where(*where)
-        if order is not None:
-            stmt = stmt.order_by(order)
-        return conn.execute(stmt).all()
-
-
-def loan_row(platform, loan_id):
-    [row] = rows(platform, tables.loans, tables.loans.c.id == loan_id)
-    return row
-
-
-def balances(platform) -> dict[str, Decimal]:
-    tb = ledger.get_trial_balance(uow=platform.uow())
-    assert tb.balanced
-    return {r.account.code: r.balance for r in tb.rows}
-
-
-def reconciled(platform) -> bool:
-    return ledger.reconcile_all(uow=platform.uow()) == []
-
-
-def debit_rows(platform, loan_id):
-    return rows(platform, tables.card_debits, tables.card_debits.c.loan_id == loan_id, order=tables.card_debits.c.id)
-
-
-def repayment_rows(platform, loan_id):
-    return rows(platform, tables.repayments, tables.repayments.c.loan_id == loan_id, order=tables.repayments.c.id)
 
 
 def accrual_entries(platform, day: date):

@@ -14,10 +14,22 @@ import socket
 import subprocess
 import sys
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
-from cob_helpers import close, close_through, draw
+from cob_helpers import (
+    FAIL,
+    FIRST_DUE,
+    D,
+    balances,
+    close,
+    close_through,
+    debit_rows,
+    draw,
+    loan_row,
+    reconciled,
+    repayment_rows,
+    rows,
+)
 from sqlalchemy import func, insert, select, update
 
 from microlend.adapters.payment_rail import RailOutcome
@@ -25,45 +37,14 @@ from microlend.errors import BusinessRuleError, ConflictError, ValidationError
 from microlend.lending.loans import apply_payment
 from microlend.lending.notices import format_apr
 from microlend.lending.reminders import DEFAULT_REMINDER_POLICY
-from microlend.services import credit_lines, ledger, loans, repayments
+from microlend.services import credit_lines, loans, repayments
 from microlend.services.card_debits import debit_reference
 from microlend.services.cob import runs
 from microlend.services.cob.engine import plan_dates, run_cob
 from microlend.services.cob.reminders import queue_reminders
 from microlend.store import tables
 
-D = Decimal
-FIRST_DUE = date(2026, 4, 10)
-FAIL = "fail:insufficient_funds"
-
-
 # --- helpers --------------------------------------------------------------------------
-
-def rows(platform, table, *where, order=None):
-    with platform.engine.connect() as conn:
-        stmt = select(table).where(*where)
-        if order is not None:
-            stmt = stmt.order_by(order)
-        return conn.execute(stmt).all()
-
-
-def loan_row(platform, loan_id):
-    [row] = rows(platform, tables.loans, tables.loans.c.id == loan_id)
-    return row
-
-
-def balances(platform) -> dict[str, Decimal]:
-    tb = ledger.get_trial_balance(uow=platform.uow())
-    assert tb.balanced
-    return {r.account.code: r.balance for r in tb.rows}
-
-
-def repayment_rows(platform, loan_id):
-    return rows(platform, tables.repayments, tables.repayments.c.loan_id == loan_id, order=tables.repayments.c.id)
-
-
-def debit_rows(platform, loan_id):
-    return rows(platform, tables.card_debits, tables.card_debits.c.loan_id == loan_id, order=tables.card_debits.c.id)
 
 
 def outbox(platform, loan_id):
@@ -79,10 +60,6 @@ def history(platform, loan_id):
     h = tables.loan_delinquency_history
     return [(r.business_date, r.dpd, r.bucket, r.loan_class)
             for r in rows(platform, h, h.c.loan_id == loan_id, order=h.c.id)]
-
-
-def reconciled(platform) -> bool:
-    return ledger.reconcile_all(uow=platform.uow()) == []
 
 
 def accrual_entries(platform):

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
 from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from microlend.cli.common import console, err_console, fail, handle_errors, platform, print_json
+from microlend.cli.common import console, err_console, fail, handle_errors, parse_date, platform, print_json
 
 cob_app = typer.Typer(help="Close of business: the nightly run that moves the book one day.", no_args_is_help=True)
-
-
-def _date(text: Optional[str], name: str) -> Optional[date]:
-    if text is None:
-        return None
-    try:
-        value = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        fail(f"invalid_date ({name}): {text!r} is not YYYY-MM-DD")
-        return None
-    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
-        fail(f"invalid_date ({name}): {text} is outside 2000-01-01..2099-12-31")
-    return value
 
 
 class _Bar:
@@ -63,7 +49,7 @@ def cob_run(
     if to and only:
         fail("invalid_option (date): give --date or --to, not both")
     p = platform()
-    to_date, only_date = _date(to, "to"), _date(only, "date")
+    to_date, only_date = parse_date(to, "to"), parse_date(only, "date")
     not_after = None if allow_future else getattr(p.clock, "calendar_date", p.clock.business_date)()
     plan = plan_dates(p, only=only_date, to=to_date, not_after=not_after)
     if not plan.dates:
@@ -145,7 +131,7 @@ def cob_report(
     """Counts by status, bucket and class; amounts accrued, collected, written off; debits; SMS."""
     from microlend.services.cob.queries import get_report
 
-    report = get_report(platform(), _date(day, "date"))
+    report = get_report(platform(), parse_date(day, "date"))
     if as_json:
         print_json(report)
         return

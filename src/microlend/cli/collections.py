@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from microlend.cli.common import console, fail, handle_errors, platform, print_json
+from microlend.cli.common import console, handle_errors, parse_date, platform, print_json
 from microlend.errors import ValidationError
 from microlend.money import D
 
@@ -28,16 +27,6 @@ def _json(obj) -> dict:
 
 def _json_action(action: dict) -> dict:
     return {k: (v if v is None or isinstance(v, (int, str)) else str(v)) for k, v in action.items()}
-
-
-def _date(text: Optional[str], name: str) -> Optional[date]:
-    if text is None:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        fail(f"invalid_date ({name}): {text!r} is not YYYY-MM-DD")
-    return None
 
 
 @collections_app.command("list")
@@ -127,5 +116,5 @@ def record_action(
             raise ValidationError(exc.message, code=exc.code, field="promise_amount") from exc
     p = platform()
     a = record(uow=p.uow(), clock=p.clock, case_id=case_id, kind=kind, actor=actor, note=note, outcome=outcome,
-               promise_amount=amount, promise_date=_date(promise_date, "promise_date"))
+               promise_amount=amount, promise_date=parse_date(promise_date, "promise_date"))
     console.print(f"action {a.id} ({a.kind}) recorded on case {a.case_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from datetime import date, datetime
 
 import typer
 from rich.console import Console
@@ -32,6 +33,20 @@ def handle_errors(func):
             fail(f"{exc.code}{where}: {exc.message}")
 
     return wrapper
+
+
+def parse_date(text: str | None, name: str) -> date | None:
+    """A YYYY-MM-DD option, within the dates the platform accepts anywhere (2000 to 2099); exits 2 otherwise."""
+    if text is None:
+        return None
+    try:
+        value = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        fail(f"invalid_date ({name}): {text!r} is not YYYY-MM-DD")
+        return None
+    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
+        fail(f"invalid_date ({name}): {text} is outside 2000-01-01..2099-12-31")
+    return value
 
 
 def print_json(data) -> None:

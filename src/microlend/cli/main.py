@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Optional
 
 import typer
@@ -10,7 +9,7 @@ from rich.table import Table
 
 from microlend.cli.cob import cob_app
 from microlend.cli.collections import collections_app
-from microlend.cli.common import console, fail, handle_errors, platform, print_json
+from microlend.cli.common import console, handle_errors, parse_date, platform, print_json
 from microlend.cli.quote import quote
 from microlend.security.api_keys import Role
 
@@ -104,16 +103,6 @@ def keys_rotate_fields(batch_size: Annotated[int, typer.Option(min=1, max=10_000
     console.print(f"{changed} of {total} customers re-encrypted under key {p.settings.active_field_key}")
 
 
-def _parse_date(text: Optional[str], name: str) -> Optional[date]:
-    if text is None:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        fail(f"invalid_date ({name}): {text!r} is not YYYY-MM-DD")
-    return None
-
-
 @ledger_app.command("trial-balance")
 @handle_errors
 def trial_balance(
@@ -123,7 +112,7 @@ def trial_balance(
     """Debits and credits per account; the totals must agree."""
     from microlend.services.ledger import get_trial_balance
 
-    tb = get_trial_balance(uow=platform().uow(), through=_parse_date(through, "through"))
+    tb = get_trial_balance(uow=platform().uow(), through=parse_date(through, "through"))
     if as_json:
         print_json({"through": through, "balanced": tb.balanced, "total_debit": str(tb.total_debit),
                     "total_credit": str(tb.total_credit),

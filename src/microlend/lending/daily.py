@@ -104,6 +104,20 @@ def close_day(loan, on: date, policy: DelinquencyPolicy) -> DayResult:
     )
 
 
+def apply_result(loan, result: DayResult, on: date) -> None:
+    """Put a full-path result on a loan object (the close of business before a write-off; the simulator)."""
+    loan.cob_interest += result.interest_delta
+    loan.cob_fee += result.fee_delta
+    loan.cob_penalty += result.penalty_delta
+    loan.interest_recognized, loan.fee_recognized = result.interest_recognized, result.fee_recognized
+    loan.penalty_exact, loan.penalty_through = result.penalty_exact, result.penalty_through
+    loan.penalty_recognized = result.penalty_recognized
+    loan.dpd, loan.bucket, loan.loan_class = result.dpd, result.bucket, result.loan_class
+    for name, value in result.summary.items():
+        setattr(loan, name, value)
+    loan.cob_through = on
+
+
 @dataclass
 class QuietRow:
     """The loan-row columns the quiet path reads."""

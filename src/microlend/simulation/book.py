@@ -56,7 +56,7 @@ from typing import Callable
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from microlend.lending.daily import close_day
+from microlend.lending.daily import apply_result, close_day
 from microlend.lending.delinquency import DEFAULT_POLICY, DelinquencyPolicy
 from microlend.lending.identity import PROVINCES, id_check_character
 from microlend.lending.ledger import Accounts, EntryBuilder, EntryKind, JournalEntry
@@ -451,7 +451,7 @@ def _loan(batch: _Batch, cfg: _Config, rng: random.Random, loan_id: int, drawdow
         totals[0] += result.interest_delta
         totals[1] += result.fee_delta
         totals[2] += result.penalty_delta
-        _apply(loan, result, on)
+        apply_result(loan, result, on)
         if on != as_of:
             _write_off(batch, loan, on, result.dpd)
         oldest = loan.oldest_unpaid_due
@@ -565,20 +565,6 @@ def _book(batch: _Batch, loan: Loan, allocation: PaymentAllocation) -> None:
     if recognition is not None:
         batch.entries.append((recognition, index, None))
     batch.entries.append((repayment_entry(loan, allocation, ""), index, None))
-
-
-def _apply(loan: Loan, result, on: date) -> None:
-    """A close-of-business result onto the loan (as ``services.cob.loan_day`` does)."""
-    loan.cob_interest += result.interest_delta
-    loan.cob_fee += result.fee_delta
-    loan.cob_penalty += result.penalty_delta
-    loan.interest_recognized, loan.fee_recognized = result.interest_recognized, result.fee_recognized
-    loan.penalty_exact, loan.penalty_through = result.penalty_exact, result.penalty_through
-    loan.penalty_recognized = result.penalty_recognized
-    loan.dpd, loan.bucket, loan.loan_class = result.dpd, result.bucket, result.loan_class
-    for name, value in result.summary.items():
-        setattr(loan, name, value)
-    loan.cob_through = on
 
 
 def _write_off(batch: _Batch, loan: Loan, on: date, dpd: int) -> None:

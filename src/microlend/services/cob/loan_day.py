@@ -22,7 +22,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from microlend.lending.daily import DayResult, QuietRow, advance_quiet_day, close_day, is_quiet
+from microlend.lending.daily import DayResult, QuietRow, advance_quiet_day, apply_result, close_day, is_quiet
 from microlend.lending.delinquency import DelinquencyPolicy
 from microlend.lending.loans import Loan, LoanStatus
 from microlend.money import ZERO
@@ -89,7 +89,7 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
             result = close_day(loan, on, policy)
             account(result)
             if policy.due_for_write_off(result.dpd):
-                _apply(loan, result, on)
+                apply_result(loan, result, on)
                 written_off["count"] += 1
                 written_off["amount"] += write_off_loan(session, loan, on=on, dpd=result.dpd, now=now)
             else:
@@ -107,21 +107,6 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
         "written_off_amount": str(written_off["amount"]),
         "accrued": {code: {k: str(v) for k, v in figures.items()} for code, figures in totals.items()},
     }
-
-
-def _apply(loan: Loan, result: DayResult, on: date) -> None:
-    """Put a full-path result on a loan object (used before a write-off, which the ORM saves)."""
-    loan.cob_interest += result.interest_delta
-    loan.cob_fee += result.fee_delta
-    loan.cob_penalty += result.penalty_delta
-    loan.interest_recognized = result.interest_recognized
-    loan.fee_recognized = result.fee_recognized
-    loan.penalty_exact, loan.penalty_through = result.penalty_exact, result.penalty_through
-    loan.penalty_recognized = result.penalty_recognized
-    loan.dpd, loan.bucket, loan.loan_class = result.dpd, result.bucket, result.loan_class
-    for name, value in result.summary.items():
-        setattr(loan, name, value)
-    loan.cob_through = on
 
 
 def _row_update(row, result: DayResult, on: date) -> dict:

@@ -75,15 +75,22 @@ def close_quiet_loans(session: Session, *, on: date, first_id: int, last_id: int
         SELECT u.product_code, COUNT(*), SUM(u.di), SUM(u.dp), (SELECT COUNT(*) FROM history)
         FROM upd u GROUP BY u.product_code
     """)
+    return _run(session, statement, on=on, first_id=first_id, last_id=last_id, policy=policy,
+                params={**bucket_params, **class_params}, kinds=("interest", "penalty"))
+
+
+def _run(session: Session, statement, *, on: date, first_id: int, last_id: int, policy: DelinquencyPolicy,
+         params: dict, kinds: tuple[str, ...]) -> tuple[int, dict[str, dict[str, Decimal]], int]:
+    """Execute one chunk's statement; its rows are (product, loans, one total per kind, history rows)."""
     rows = session.execute(statement, {
         "d": on, "prev": on - timedelta(days=1), "a": first_id, "b": last_id, "write_off": policy.write_off_dpd,
-        **bucket_params, **class_params,
+        **params,
     }).all()
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
     count = changes = 0
-    for product, loans_count, interest, penalty, history_rows in rows:
-        totals[product]["interest"] += interest
-        totals[product]["penalty"] += penalty
+    for product, loans_count, *amounts, history_rows in rows:
+        for kind, amount in zip(kinds, amounts):
+            totals[product][kind] += amount
         count += loans_count
         changes = history_rows
     return count, totals, changes
@@ -152,16 +159,5 @@ def close_falling_due_loans(session: Session, *, on: date, first_id: int, last_i
         SELECT u.product_code, COUNT(*), SUM(u.di), SUM(u.df), SUM(u.dp), (SELECT COUNT(*) FROM history)
         FROM upd u GROUP BY u.product_code
     """)
-    rows = session.execute(statement, {
-        "d": on, "prev": on - timedelta(days=1), "a": first_id, "b": last_id, "write_off": policy.write_off_dpd,
-        **bucket_params, **class_params,
-    }).all()
-    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"interest": ZERO, "fee": ZERO, "penalty": ZERO})
-    count = changes = 0
-    for product, loans_count, interest, fee, penalty, history_rows in rows:
-        totals[product]["interest"] += interest
-        totals[product]["fee"] += fee
-        totals[product]["penalty"] += penalty
-        count += loans_count
-        changes = history_rows
-    return count, totals, changes
+    return _run(session, statement, on=on, first_id=first_id, last_id=last_id, policy=policy,
+                params={**bucket_params, **class_params}, kinds=("interest", "fee", "penalty"))
