@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from microlend.lending.daily import close_day
 from microlend.lending.delinquency import DEFAULT_POLICY
@@ -51,15 +51,23 @@ def check_reminders(conn, on: date) -> None:
     overdue_kinds = {ReminderKind.OVERDUE.value, ReminderKind.OVERDUE_WEEKLY.value}
     assert {loan_id for loan_id, kind in sent if kind in overdue_kinds} == expected, on
     assert len(sent) == len(set(sent)), on
-    due_today = set(conn.execute(select(tables.loan_installments.c.loan_id).join(
-        loans, loans.c.id == tables.loan_installments.c.loan_id).where(
-        loans.c.status == "active", tables.loan_installments.c.due_date == on + timedelta(days=3))).scalars())
-    assert {loan_id for loan_id, kind in sent if kind == ReminderKind.PRE_DUE.value} <= due_today, on
+    inst = tables.loan_installments
+    unpaid = or_(inst.c.principal_paid < inst.c.principal, inst.c.interest_paid < inst.c.interest,
+                 inst.c.fee_paid < inst.c.fee)
+
+    def owing_on(day: date) -> set[int]:
+        return set(conn.execute(select(inst.c.loan_id).join(loans, loans.c.id == inst.c.loan_id).where(
+            loans.c.status == "active", inst.c.due_date == day, unpaid)).scalars())
+
+    # Due-date reminders: 3 days before, and on the day to those the auto-debit did not collect from.
+    assert {loan_id for loan_id, kind in sent if kind == ReminderKind.PRE_DUE.value} == owing_on(
+        on + timedelta(days=3)), on
+    assert {loan_id for loan_id, kind in sent if kind == ReminderKind.DUE.value} == owing_on(on), on
 
 
 def test_four_hundred_days(platform):
     platform.rail = BehaviouralRail()
-    build_book(platform.engine, loans=150, as_of=AS_OF, cipher=platform.cipher, seed=3)
+    build_book(platform.engine, loans=300, as_of=AS_OF, cipher=platform.cipher, seed=3)
     options = CobOptions(chunk_size=100_000)
     seen = defaultdict(int)
     for n in range(1, DAYS + 1):
