@@ -78,6 +78,8 @@ def test_four_hundred_days(platform):
         for key in ("succeeded", "failed"):
             seen[key] += report["debits"][key]
         seen["written_off"] += report["written_off"]["count"]
+        # Every reminder queued today was sent and its delivery receipt recorded.
+        assert report["sms"]["by_status"] == ({"delivered": report["sms"]["queued"]} if report["sms"]["queued"] else {})
         with platform.engine.connect() as conn:
             check_reminders(conn, day)
         if n % 100 == 0:

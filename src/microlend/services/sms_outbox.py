@@ -151,8 +151,10 @@ def dispatch_pending(
     return counts
 
 
-def refresh_delivery(*, engine: Engine, gateway: SmsGateway, now: datetime, batch_size: int = 1000) -> int:
-    """Ask the gateway about every sent row and record delivery or failure; returns the rows changed."""
+def refresh_delivery(*, engine: Engine, gateway: SmsGateway, now: datetime, batch_size: int = 1000,
+                     loan_range: tuple[int, int] | None = None) -> int:
+    """Ask the gateway about every sent row (of the loans in ``loan_range`` when given) and record
+    delivery or failure; returns the rows changed."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     reader = engine.execution_options(**READ_ONLY)
@@ -161,6 +163,8 @@ def refresh_delivery(*, engine: Engine, gateway: SmsGateway, now: datetime, batc
     while True:
         query = (select(sms_outbox.c.id).where(sms_outbox.c.status == SENT, sms_outbox.c.id > last_id)
                  .order_by(sms_outbox.c.id).limit(batch_size))
+        if loan_range is not None:
+            query = query.where(sms_outbox.c.loan_id.between(*loan_range))
         with reader.connect() as conn:
             ids = conn.execute(query).scalars().all()
         if not ids:

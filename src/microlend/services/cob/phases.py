@@ -61,7 +61,11 @@ def process_chunk(platform, on: date, phase: str, chunk, options: CobOptions, no
         else:
             counts = sms_outbox.dispatch_pending(engine=platform.engine, gateway=platform.sms, cipher=platform.cipher,
                                                  now=now, loan_range=(first, last))
-            result = {"sent": counts.sent, "failed": counts.failed, "pending": counts.pending}
+            # Delivery receipts of what the gateway has confirmed so far (today's and earlier sends).
+            delivered = sms_outbox.refresh_delivery(engine=platform.engine, gateway=platform.sms, now=now,
+                                                    loan_range=(first, last))
+            result = {"sent": counts.sent, "failed": counts.failed, "pending": counts.pending,
+                      "receipts": delivered}
         with platform.session_factory() as session:
             runs.complete_chunk(session.connection(), on, phase, chunk.chunk_no, now=now, result=result)
             session.commit()
