@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from microlend.lending.daily import DayResult, QuietRow, advance_quiet_day, apply_result, close_day, is_quiet
@@ -29,6 +29,7 @@ from microlend.money import ZERO
 from microlend.services.cob.quiet_sql import close_falling_due_loans, close_quiet_loans
 from microlend.services.cob.write_off import write_off_loan
 from microlend.store import tables
+from microlend.store.bulk import bulk_update
 
 loans, history = tables.loans, tables.loan_delinquency_history
 
@@ -111,7 +112,7 @@ def close_loans(session: Session, *, on: date, first_id: int, last_id: int, poli
 
 def _row_update(row, result: DayResult, on: date) -> dict:
     values = {
-        "b_id": row.id,
+        "id": row.id,
         "interest_recognized": result.interest_recognized,
         "cob_interest": row.cob_interest + result.interest_delta,
         "fee_recognized": row.fee_recognized if result.fee_recognized is None else result.fee_recognized,
@@ -132,27 +133,8 @@ _UPDATED = [
     "interest_recognized", "cob_interest", "fee_recognized", "cob_fee", "penalty_exact", "penalty_through",
     "penalty_recognized", "cob_penalty", "dpd", "bucket", "loan_class", "cob_through", *SUMMARY_COLUMNS,
 ]
-_PG_TYPES = {
-    "interest_recognized": "numeric", "cob_interest": "numeric", "fee_recognized": "numeric", "cob_fee": "numeric",
-    "penalty_exact": "numeric", "penalty_through": "date", "penalty_recognized": "numeric", "cob_penalty": "numeric",
-    "dpd": "integer", "bucket": "text", "loan_class": "text", "cob_through": "date", "accrual_base": "numeric",
-    "accrual_principal": "numeric", "accrual_start": "date", "next_due_date": "date", "next_event_on": "date",
-    "overdue_principal": "numeric", "oldest_unpaid_due": "date",
-}
 
 
 def _write(session: Session, updates: list[dict]) -> None:
-    """Write the chunk back: one array-driven UPDATE on PostgreSQL, executemany on SQLite."""
-    if not updates:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        columns = ["b_id", *_UPDATED]
-        arrays = ", ".join(f"CAST(:{c} AS {_PG_TYPES.get(c, 'integer')}[])" for c in columns)
-        assignments = ", ".join(f"{c} = v.{c}" for c in _UPDATED)
-        statement = text(f"UPDATE loans SET {assignments} FROM unnest({arrays}) AS v({', '.join(columns)}) "
-                         "WHERE loans.id = v.b_id")
-        session.execute(statement, {c: [u[c] for u in updates] for c in columns})
-        return
-    statement = update(loans).where(loans.c.id == bindparam("b_id")).values(
-        {c: bindparam(c, type_=loans.c[c].type) for c in _UPDATED})
-    session.execute(statement, updates)
+    """Write the chunk back in one statement (PostgreSQL) or one executemany (SQLite)."""
+    bulk_update(session, loans, ("id",), tuple(_UPDATED), updates)
