@@ -20,7 +20,7 @@ import logging
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from microlend.adapters.payment_rail import PaymentRail, RailOutcome, RailResult, RailTimeout
@@ -33,11 +33,9 @@ from microlend.lending.records import CardDebitStatus
 from microlend.money import ZERO, is_whole_fen, to_fen
 from microlend.security.fields import FieldCipher
 from microlend.services.card_debits import debit_reference
-from microlend.services.cob.loan_day import SUMMARY_COLUMNS
 from microlend.services.cob.write_off import book_recovery, recoverable
 from microlend.services.repayments import Channel
 from microlend.store import tables
-from microlend.store.bulk import bulk_update
 from microlend.store.repositories import LedgerRepository
 
 log = logging.getLogger(__name__)
@@ -168,73 +166,54 @@ def book_answers(session: Session, answers: dict[int, RailResult], *, on: date, 
                                      .where(tables.repayments.c.loan_id.in_(loan_ids))
                                      .group_by(tables.repayments.c.loan_id)).all())
     debit_updates, applied_payments, excesses, reversals = [], [], [], []
-    with session.no_autoflush:  # the changed rows are written in bulk below, not by the ORM
-        for debit_id, row in rows.items():
-            result = final[debit_id]
-            loan = loans_by_id.get(row.loan_id)  # None for a refused debit (its loan is not needed)
-            update_row = {"id": debit_id, "completed_at": now, "status": None, "collected": None, "excess": None,
-                          "failure_code": None, "repayment_id": None}
-            collected = result.amount
-            if result.outcome is RailOutcome.FAILED:
-                update_row.update(status=CardDebitStatus.FAILED.value, failure_code=result.failure_code or "declined")
-                counts["failed"] += 1
-            elif not (ZERO < collected <= row.amount and is_whole_fen(collected)):
-                update_row.update(status=CardDebitStatus.REVIEW.value, failure_code="rail_amount_mismatch")
-                counts["review"] += 1
-            elif loan.status == LoanStatus.WRITTEN_OFF.value:  # written off since the debit was asked: a recovery
-                applied = min(collected, recoverable(loan))
-                if applied > 0:
-                    book_recovery(session=session, loan=loan, amount=applied, on=on, channel=Channel.CARD.value, now=now,
-                                  card_debit_id=debit_id)
-                _succeeded(update_row, counts, excesses, debit_id, loan.id, collected, applied, row.amount, result)
-            else:
-                value_date = on
-                if row.requested_on < on and loan.status == LoanStatus.ACTIVE.value and (
-                        last_paid.get(loan.id) is None or last_paid[loan.id] <= row.requested_on):
-                    value_date = row.requested_on
-                    rewind_penalty(loan, value_date)
-                owed = loan.payoff_amount(value_date) if loan.status == LoanStatus.ACTIVE.value else ZERO
-                applied = min(collected, owed)
-                if applied > 0:
-                    allocation = apply_payment(loan, applied, value_date)
-                    lines_by_id[loan.credit_line_id].release(allocation.principal)
-                    applied_payments.append((update_row, loan, allocation))
-                    if value_date < on:
-                        reversal = reverse_income_beyond(loan, on, reference=debit_reference(debit_id))
-                        if reversal is not None:
-                            reversals.append(reversal)
-                _succeeded(update_row, counts, excesses, debit_id, loan.id, collected, applied, row.amount, result)
-            debit_updates.append(update_row)
-        _book_repayments(session, applied_payments, on=on, now=now)
-        post_many(session, reversals, at=now)
-        ledger = LedgerRepository(session)
-        for debit_id, loan_id, excess in excesses:
-            ledger.post(suspense_entry(loan_id=loan_id, amount=excess, on=on, reference=debit_reference(debit_id)), at=now)
-    _write_back(session, loans_by_id.values(), lines_by_id.values())
-    bulk_update(session, debits, ("id",), DEBIT_RESULT_COLUMNS, debit_updates)
+    for debit_id, row in rows.items():
+        result = final[debit_id]
+        loan = loans_by_id.get(row.loan_id)  # None for a refused debit (its loan is not needed)
+        update_row = {"b_id": debit_id, "completed_at": now, "status": None, "collected": None, "excess": None,
+                      "failure_code": None, "repayment_id": None}
+        collected = result.amount
+        if result.outcome is RailOutcome.FAILED:
+            update_row.update(status=CardDebitStatus.FAILED.value, failure_code=result.failure_code or "declined")
+            counts["failed"] += 1
+        elif not (ZERO < collected <= row.amount and is_whole_fen(collected)):
+            update_row.update(status=CardDebitStatus.REVIEW.value, failure_code="rail_amount_mismatch")
+            counts["review"] += 1
+        elif loan.status == LoanStatus.WRITTEN_OFF.value:  # written off since the debit was asked: a recovery
+            applied = min(collected, recoverable(loan))
+            if applied > 0:
+                book_recovery(session=session, loan=loan, amount=applied, on=on, channel=Channel.CARD.value, now=now,
+                              card_debit_id=debit_id)
+            _succeeded(update_row, counts, excesses, debit_id, loan.id, collected, applied, row.amount, result)
+        else:
+            value_date = on
+            if row.requested_on < on and loan.status == LoanStatus.ACTIVE.value and (
+                    last_paid.get(loan.id) is None or last_paid[loan.id] <= row.requested_on):
+                value_date = row.requested_on
+                rewind_penalty(loan, value_date)
+            owed = loan.payoff_amount(value_date) if loan.status == LoanStatus.ACTIVE.value else ZERO
+            applied = min(collected, owed)
+            if applied > 0:
+                allocation = apply_payment(loan, applied, value_date)
+                lines_by_id[loan.credit_line_id].release(allocation.principal)
+                applied_payments.append((update_row, loan, allocation))
+                if value_date < on:
+                    reversal = reverse_income_beyond(loan, on, reference=debit_reference(debit_id))
+                    if reversal is not None:
+                        reversals.append(reversal)
+            _succeeded(update_row, counts, excesses, debit_id, loan.id, collected, applied, row.amount, result)
+        debit_updates.append(update_row)
+    _book_repayments(session, applied_payments, on=on, now=now)
+    post_many(session, reversals, at=now)
+    ledger = LedgerRepository(session)
+    for debit_id, loan_id, excess in excesses:
+        ledger.post(suspense_entry(loan_id=loan_id, amount=excess, on=on, reference=debit_reference(debit_id)), at=now)
+    session.flush()
+    if debit_updates:
+        session.execute(update(debits).where(debits.c.id == bindparam("b_id")).values(
+            {c: bindparam(c, type_=debits.c[c].type)
+             for c in ("completed_at", "status", "collected", "excess", "failure_code", "repayment_id")}),
+            debit_updates)
     return _stringify(counts)
-
-
-LOAN_COLUMNS = ("penalty_exact", "penalty_through", "penalty_paid", "interest_recognized", "fee_recognized",
-                "penalty_recognized", "principal_prepaid", "status", "closed_on", "cob_through", "dpd", "recovered",
-                *SUMMARY_COLUMNS)
-INSTALLMENT_COLUMNS = ("principal", "interest", "fee", "accrual_start", "interest_settled", "principal_paid",
-                       "interest_paid", "fee_paid")
-DEBIT_RESULT_COLUMNS = ("completed_at", "status", "collected", "excess", "failure_code", "repayment_id")
-
-
-def _write_back(session: Session, booked_loans, touched_lines) -> None:
-    """The loans, installments and lines the bookings changed, in three bulk statements; the ORM copies
-    are then dropped so nothing is written twice."""
-    booked_loans, touched_lines = list(booked_loans), list(touched_lines)
-    bulk_update(session, loans, ("id",), LOAN_COLUMNS,
-                [{"id": loan.id, **{c: getattr(loan, c) for c in LOAN_COLUMNS}} for loan in booked_loans])
-    bulk_update(session, installments, ("loan_id", "number"), INSTALLMENT_COLUMNS,
-                [{"loan_id": loan.id, "number": inst.number, **{c: getattr(inst, c) for c in INSTALLMENT_COLUMNS}}
-                 for loan in booked_loans for inst in loan.installments])
-    bulk_update(session, tables.credit_lines, ("id",), ("used",),
-                [{"id": line.id, "used": line.used} for line in touched_lines])
-    session.expunge_all()
 
 
 def _succeeded(update_row: dict, counts: dict, excesses: list, debit_id: int, loan_id: int, collected: Decimal,
