@@ -38,11 +38,6 @@ def last_done(conn: Connection) -> date | None:
     return conn.execute(select(func.max(runs.c.business_date)).where(runs.c.status == DONE)).scalar()
 
 
-def book_date(conn: Connection) -> date | None:
-    """The business date of the book: the latest COB date started (running or done)."""
-    return conn.execute(select(func.max(runs.c.business_date))).scalar()
-
-
 @dataclass(frozen=True)
 class RunRecord:
     business_date: date
@@ -77,7 +72,7 @@ def _owner_alive(owner: str, heartbeat_at: datetime, now: datetime) -> bool:
     return now - heartbeat_at < STALE_AFTER
 
 
-def begin_date(engine: Engine, on: date, *, now: datetime, owner: str, first_date: date | None = None) -> str:
+def begin_date(engine: Engine, on: date, *, now: datetime, owner: str) -> str:
     """Start (or resume) the COB of ``on`` as ``owner``; returns "started", "resumed" or "done".
 
     Refused: a date that is not the day after the last one done, a date while an
@@ -106,7 +101,7 @@ def begin_date(engine: Engine, on: date, *, now: datetime, owner: str, first_dat
             raise ConflictError(f"the close of business of {unfinished} has not finished; run it first",
                                 code="cob_unfinished", field="date")
         previous = last_done(conn)
-        expected = previous + timedelta(days=1) if previous else first_date
+        expected = previous + timedelta(days=1) if previous else None  # the first date is the caller's
         if expected is not None and on != expected:
             word = "already past" if previous and on <= previous else "out of order"
             raise ValidationError(f"{on} is {word}: the next close of business is {expected}",
