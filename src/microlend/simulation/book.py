@@ -84,6 +84,7 @@ from microlend.lending.schedule import build_schedule
 from microlend.money import FEN, ZERO, to_fen
 from microlend.security.fields import FieldCipher
 from microlend.security.masking import mask_bank_card, mask_id_number, mask_phone
+from microlend.services.cob.write_off import write_off as write_off_in_memory
 from microlend.simulation.behaviour import DEFAULT_MIX, Behaviour, BehaviourMix, behaviour_of
 from microlend.simulation.people import make_person
 from microlend.store import tables
@@ -568,21 +569,11 @@ def _book(batch: _Batch, loan: Loan, allocation: PaymentAllocation) -> None:
 
 
 def _write_off(batch: _Batch, loan: Loan, on: date, dpd: int) -> None:
-    """As ``services.cob.write_off.write_off_loan``: receivables to credit-loss expense."""
-    principal = loan.principal_outstanding
-    interest = loan.interest_recognized - loan.interest_paid
-    fee = loan.fee_recognized - loan.fee_paid
-    penalty = loan.penalty_recognized - loan.penalty_paid
-    builder = EntryBuilder(EntryKind.WRITE_OFF, on, f"Write-off of loan {loan.id} at {dpd} DPD", f"WO{loan.id:012d}")
-    builder.move(principal, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.PRINCIPAL, loan_id=loan.id)
-    builder.move(interest, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.INTEREST_RECEIVABLE, loan_id=loan.id)
-    builder.move(fee, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.FEE_RECEIVABLE, loan_id=loan.id)
-    builder.move(penalty, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.PENALTY_RECEIVABLE, loan_id=loan.id)
-    loan.status, loan.written_off_on = LoanStatus.WRITTEN_OFF.value, on
-    loan.written_off_amount = principal + interest + fee + penalty
-    loan.next_event_on = None
-    if not builder.empty:
-        batch.entries.append((builder.build(), None, (loan.id, on, dpd, principal, interest, fee, penalty)))
+    """As the close of business does (``services.cob.write_off.write_off``), into the batch."""
+    done = write_off_in_memory(loan, on=on, dpd=dpd)
+    if done.entry is not None:
+        batch.entries.append((done.entry, None, (loan.id, on, dpd, done.principal, done.interest, done.fee,
+                                                 done.penalty)))
 
 
 def _oldest_unpaid_due(loan: Loan, on: date) -> date:

@@ -8,6 +8,7 @@ Money received later is a recovery (income), booked against that frozen amount.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -15,36 +16,57 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from microlend.errors import BusinessRuleError, ConflictError
-from microlend.lending.ledger import Accounts, EntryBuilder, EntryKind
+from microlend.lending.ledger import Accounts, EntryBuilder, EntryKind, JournalEntry
 from microlend.lending.loans import Loan, LoanStatus
 from microlend.store import tables
 from microlend.store.repositories import LedgerRepository
 
 
-def write_off_loan(session: Session, loan: Loan, *, on: date, dpd: int, now: datetime) -> Decimal:
-    """Write the loan off today (its figures already brought to ``on``); returns the amount written off."""
+@dataclass(frozen=True)
+class WriteOff:
+    """What a write-off takes off the balance sheet, and its entry (None when nothing is left)."""
+
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    penalty: Decimal
+    entry: JournalEntry | None
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fee + self.penalty
+
+
+def write_off(loan: Loan, *, on: date, dpd: int) -> WriteOff:
+    """Write the loan off in memory (its figures already brought to ``on``): status, frozen amount, entry."""
     assert loan.id is not None
     principal = loan.principal_outstanding
     interest = loan.interest_recognized - loan.interest_paid
     fee = loan.fee_recognized - loan.fee_paid
     penalty = loan.penalty_recognized - loan.penalty_paid
-    total = principal + interest + fee + penalty
     builder = EntryBuilder(EntryKind.WRITE_OFF, on, f"Write-off of loan {loan.id} at {dpd} DPD", f"WO{loan.id:012d}")
     builder.move(principal, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.PRINCIPAL, loan_id=loan.id)
     builder.move(interest, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.INTEREST_RECEIVABLE, loan_id=loan.id)
     builder.move(fee, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.FEE_RECEIVABLE, loan_id=loan.id)
     builder.move(penalty, debit=Accounts.CREDIT_LOSS_EXPENSE, credit=Accounts.PENALTY_RECEIVABLE, loan_id=loan.id)
-    entry_id = LedgerRepository(session).post(builder.build(), at=now) if not builder.empty else None
+    result = WriteOff(principal, interest, fee, penalty, None if builder.empty else builder.build())
     loan.status = LoanStatus.WRITTEN_OFF.value
     loan.written_off_on = on
-    loan.written_off_amount = total
+    loan.written_off_amount = result.total
     loan.next_event_on = None
-    if entry_id is not None:
+    return result
+
+
+def write_off_loan(session: Session, loan: Loan, *, on: date, dpd: int, now: datetime) -> Decimal:
+    """Write the loan off today and record it (entry and ``write_offs`` row); returns the amount written off."""
+    done = write_off(loan, on=on, dpd=dpd)
+    if done.entry is not None:
+        entry_id = LedgerRepository(session).post(done.entry, at=now)
         session.execute(insert(tables.write_offs).values(
-            loan_id=loan.id, business_date=on, dpd=dpd, principal=principal, interest=interest, fee=fee,
-            penalty=penalty, journal_entry_id=entry_id,
+            loan_id=loan.id, business_date=on, dpd=dpd, principal=done.principal, interest=done.interest,
+            fee=done.fee, penalty=done.penalty, journal_entry_id=entry_id,
         ))
-    return total
+    return done.total
 
 
 def recoverable(loan: Loan) -> Decimal:
