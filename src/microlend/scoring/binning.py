@@ -173,14 +173,16 @@ def category_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, [str(u) for u in uniques]
 
 
-def bin_categorical(name: str, values: pd.Series, y: np.ndarray, params: BinningParams) -> tuple[dict, np.ndarray]:
+def bin_categorical(name: str, values: pd.Series, y: np.ndarray, params: BinningParams,
+                    coded: tuple[np.ndarray, list[str]] | None = None) -> tuple[dict, np.ndarray]:
     """Bin a categorical variable: rare categories pooled, the rest ordered by event rate and merged.
 
-    Returns the feature and each row's bin position (int16)."""
+    ``coded`` passes ``category_codes(values)`` when the caller has it. Returns the feature and each
+    row's bin position (int16)."""
     rows = len(values)
     total_events = float(y.sum())
     total_nonevents = rows - total_events
-    codes, labels = category_codes(values)
+    codes, labels = coded if coded is not None else category_codes(values)
     missing = codes < 0
     present = ~missing
     counts = np.bincount(codes[present], minlength=len(labels)).astype(np.float64)

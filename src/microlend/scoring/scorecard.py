@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from microlend.scoring.compress import group_rows
 from microlend.scoring.frames import binary_target, to_frame
 from microlend.scoring.model import SCORECARD_FORMAT, ScorecardModel
 from microlend.scoring.scaling import Scaling, explicit_bands, quantile_bands, whole_points
@@ -82,13 +83,19 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             else:
                 candidates.append(f["name"])
         positions = self.binning_._train_positions
-        woe = self.binning_._woe_matrix(frame, candidates, positions)  # strongest IV first
+        sizes = {f["name"]: len(f["bins"]) for f in features}
+        groups = group_rows([positions[n] for n in candidates], [sizes[n] for n in candidates], y01)
+        if groups is None:
+            woe, y_fit, weight = self.binning_._woe_matrix(frame, candidates, positions), y01, None
+        else:  # same fit on distinct (bins, label) pairs, weighted by their row counts
+            woe = self.binning_._woe_matrix(frame, candidates, {n: positions[n][groups.rows] for n in candidates})
+            y_fit, weight = groups.y, groups.weight
 
-        kept, correlated = drop_correlated(woe, candidates, self.max_corr)
+        kept, correlated = drop_correlated(woe, candidates, self.max_corr, weight)
         for k, (partner, corr) in correlated.items():
             selection[candidates[k]].update(reason="correlated", correlated_with=partner, correlation=corr)
         if self.use_stepwise and kept:
-            chosen = stepwise(woe[:, kept], y01, self.C, self.max_features)
+            chosen = stepwise(woe[:, kept], y_fit, self.C, self.max_features, weight)
             for pos, k in enumerate(kept):
                 if pos not in chosen:
                     selection[candidates[k]]["reason"] = "not_chosen_by_stepwise"
@@ -97,7 +104,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             for k in kept[self.max_features:]:
                 selection[candidates[k]]["reason"] = "beyond_max_features"
             kept = kept[: self.max_features]
-        model, kept, wrong = fit_with_right_signs(woe, y01, kept, self.C)
+        model, kept, wrong = fit_with_right_signs(woe, y_fit, kept, self.C, weight)
         for k in wrong:
             selection[candidates[k]]["reason"] = "wrong_sign"
 
@@ -120,7 +127,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             "format": SCORECARD_FORMAT, "format_version": FORMAT_VERSION, "kind": "scorecard",
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "target": {"column": getattr(y, "name", None), "bad": _plain(self.classes_[1])},
-            "training": {"rows": int(len(frame)), "bads": int(y01.sum()), "fingerprint": fingerprint(frame, y01),
+            "training": {"rows": int(len(frame)), "bads": int(y01.sum()), "fingerprint": fingerprint(self.binning_._train_values, y01),
                          "columns": list(frame.columns)},
             "scaling": scaling.to_dict(), "intercept": intercept,
             "base_points": whole_points(scaling.offset - scaling.factor * intercept),
@@ -133,7 +140,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         score = np.full(len(frame), artifact["base_points"], dtype=np.int64)
         for spec in chosen_features:
             score += np.array([b["points"] for b in spec["bins"]], dtype=np.int64)[positions[spec["name"]]]
-        del self.binning_._train_positions
+        del self.binning_._train_positions, self.binning_._train_values
         artifact["bands"] = explicit_bands(self.bands) if self.bands else quantile_bands(score)
         artifact["development"] = development_summary(score, y01)
         self.artifact_ = artifact
@@ -199,12 +206,19 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def fingerprint(frame: pd.DataFrame, y01: np.ndarray) -> str:
-    """A hash of the training rows and target, to tell later which data a model learnt from."""
+def fingerprint(columns: dict, y01: np.ndarray) -> str:
+    """A hash of the training data and target, to tell later which data a model learnt from: per column
+    its name, then its numbers (float64) or its category codes and the categories' text."""
     digest = hashlib.sha256()
-    digest.update("|".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    digest.update(np.ascontiguousarray(y01).tobytes())
+    for name, values in columns.items():
+        digest.update(b"\x1e" + str(name).encode())
+        if isinstance(values, tuple):
+            codes, labels = values
+            digest.update(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
+            digest.update("\x1f".join(labels).encode())
+        else:
+            digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    digest.update(b"\x1d" + np.ascontiguousarray(y01, dtype=np.int8).tobytes())
     return "sha256:" + digest.hexdigest()
 
 

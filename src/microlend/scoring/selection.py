@@ -14,25 +14,35 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 
-def fit_logistic(woe: np.ndarray, y: np.ndarray, C: float, start: LogisticRegression | None = None
-                 ) -> LogisticRegression:
+def fit_logistic(woe: np.ndarray, y: np.ndarray, C: float, start: LogisticRegression | None = None,
+                 weight: np.ndarray | None = None) -> LogisticRegression:
     """Newton-Cholesky suits scorecards: few columns, many rows, a handful of exact Newton steps.
-    ``start`` (a fit on a sample, same columns) gives the first guess, which saves most of the steps."""
+    ``start`` (a fit on a sample, same columns) gives the first guess, which saves most of the steps;
+    ``weight`` counts the rows each line stands for (see ``compress.py``)."""
     model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=100, tol=1e-7, warm_start=start is not None)
     if start is not None:
         model.coef_ = start.coef_.copy()
         model.intercept_ = start.intercept_.copy()
-    return model.fit(np.ascontiguousarray(woe), y)
+    return model.fit(np.ascontiguousarray(woe), y, sample_weight=weight)
 
 
-def drop_correlated(woe: np.ndarray, names: list[str], max_corr: float) -> tuple[list[int], dict[int, tuple]]:
+#: Correlations of an uncompressed sample larger than this are estimated on an even stride of it.
+CORRELATION_ROWS = 200_000
+
+
+def drop_correlated(woe: np.ndarray, names: list[str], max_corr: float, weight: np.ndarray | None = None
+                    ) -> tuple[list[int], dict[int, tuple]]:
     """Keep columns in the given order (strongest IV first) unless one already kept correlates above
     ``max_corr``; returns kept column indices and, for each dropped one, (partner, correlation)."""
     if woe.shape[1] < 2:
         return list(range(woe.shape[1])), {}
-    sample = woe if len(woe) <= 200_000 else np.ascontiguousarray(woe[:: int(math.ceil(len(woe) / 200_000))])
+    step = max(1, int(math.ceil(len(woe) / CORRELATION_ROWS)))
+    sample = woe if step == 1 else np.ascontiguousarray(woe[::step])
+    sample_weight = None if weight is None else weight[::step]
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.nan_to_num(np.corrcoef(sample, rowvar=False), nan=0.0)
+        cov = np.cov(sample, rowvar=False, aweights=sample_weight)
+        scale = np.sqrt(np.diag(cov))
+        corr = np.nan_to_num(cov / np.outer(scale, scale), nan=0.0)
     kept, dropped = [], {}
     for k in range(woe.shape[1]):
         partner = next((j for j in kept if abs(corr[k, j]) > max_corr), None)
@@ -43,21 +53,25 @@ def drop_correlated(woe: np.ndarray, names: list[str], max_corr: float) -> tuple
     return kept, dropped
 
 
-def _aic(model: LogisticRegression, woe: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(model.predict_proba(woe)[:, 1], 1e-12, 1 - 1e-12)
-    loglik = float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    return 2 * (woe.shape[1] + 1) - 2 * loglik
+def _aic(woe: np.ndarray, y: np.ndarray, columns: list[int], C: float, weight: np.ndarray | None) -> float:
+    w = np.ones(len(y)) if weight is None else weight
+    if columns:
+        p = fit_logistic(woe[:, columns], y, C, weight=weight).predict_proba(woe[:, columns])[:, 1]
+    else:
+        p = np.full(len(y), np.average(y, weights=w))
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    loglik = float(np.sum(w * (y * np.log(p) + (1 - y) * np.log(1 - p))))
+    return 2 * (len(columns) + 1) - 2 * loglik
 
 
-def stepwise(woe: np.ndarray, y: np.ndarray, C: float, max_features: int | None = None) -> list[int]:
+def stepwise(woe: np.ndarray, y: np.ndarray, C: float, max_features: int | None = None,
+             weight: np.ndarray | None = None) -> list[int]:
     """Forward selection by AIC with a backward check after each addition (toad's "both" direction)."""
     chosen: list[int] = []
     remaining = list(range(woe.shape[1]))
-    base = LogisticRegression(C=C).fit(np.zeros((len(y), 1)), y)
-    best_aic = _aic(base, np.zeros((len(y), 1)), y) - 2  # the intercept-only model has no slope to count
+    best_aic = _aic(woe, y, [], C, weight)
     while remaining and (max_features is None or len(chosen) < max_features):
-        trials = [(_aic(fit_logistic(woe[:, chosen + [k]], y, C), woe[:, chosen + [k]], y), k) for k in remaining]
-        aic, k = min(trials)
+        aic, k = min((_aic(woe, y, chosen + [k], C, weight), k) for k in remaining)
         if aic >= best_aic:
             break
         chosen.append(k)
@@ -65,7 +79,7 @@ def stepwise(woe: np.ndarray, y: np.ndarray, C: float, max_features: int | None 
         best_aic = aic
         for j in list(chosen[:-1]):  # does any earlier choice no longer pay its way?
             rest = [c for c in chosen if c != j]
-            aic = _aic(fit_logistic(woe[:, rest], y, C), woe[:, rest], y)
+            aic = _aic(woe, y, rest, C, weight)
             if aic < best_aic:
                 chosen.remove(j)
                 remaining.append(j)
@@ -74,10 +88,11 @@ def stepwise(woe: np.ndarray, y: np.ndarray, C: float, max_features: int | None 
 
 
 #: Wrong signs are first screened on at most this many rows (an even stride), then confirmed on all.
-SIGN_SCREEN_ROWS = 200_000
+SIGN_SCREEN_ROWS = 100_000
 
 
-def fit_with_right_signs(woe: np.ndarray, y: np.ndarray, columns: list[int], C: float):
+def fit_with_right_signs(woe: np.ndarray, y: np.ndarray, columns: list[int], C: float,
+                         weight: np.ndarray | None = None):
     """Fit, then drop the column with the most positive coefficient and refit until every coefficient is
     negative (WoE rises with safety, so its weight on the log-odds of bad must be negative).
 
@@ -88,15 +103,17 @@ def fit_with_right_signs(woe: np.ndarray, y: np.ndarray, columns: list[int], C: 
     start = None
     if len(y) > 2 * SIGN_SCREEN_ROWS:
         step = -(-len(y) // SIGN_SCREEN_ROWS)
-        start, kept, screened = fit_with_right_signs(woe[::step], y[::step], columns, C)
+        start, kept, screened = fit_with_right_signs(woe[::step], y[::step], columns, C,
+                                                     None if weight is None else weight[::step])
         if kept:
             columns, dropped = kept, screened
     while columns:
-        model = fit_logistic(woe[:, columns], y, C, start)
-        start = None
+        model = fit_logistic(woe[:, columns], y, C, start, weight)
         coef = model.coef_[0]
         worst = int(np.argmax(coef))
         if coef[worst] <= 0:
             return model, columns, dropped
         dropped.append(columns.pop(worst))
+        start = model  # the refit starts from this fit, less the dropped column
+        start.coef_ = np.delete(model.coef_, worst, axis=1)
     return None, [], dropped
