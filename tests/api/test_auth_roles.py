@@ -8,9 +8,10 @@ from datetime import date
 
 import pytest
 from api_helpers import assert_error
+from test_models_api import scorecard
 
 from microlend.security.api_keys import Role
-from microlend.services import keys
+from microlend.services import keys, models
 from microlend.simulation.people import make_person
 
 TODAY = date(2026, 3, 10)
@@ -181,6 +182,12 @@ MATRIX = [
     ("GET", "/v1/cob/runs/{business_date}", None, STAFF),
     ("GET", "/v1/cob/report", None, STAFF),
     ("POST", "/v1/cob/runs", {"date": "2026-03-11"}, ADMIN),
+    ("GET", "/v1/models", None, STAFF),
+    ("POST", "/v1/models", "model", ADMIN),
+    ("GET", "/v1/models/{name}/{version}", None, STAFF),
+    ("POST", "/v1/models/{name}/{version}/promote", {}, ADMIN),  # v1, the champion already: 200, unchanged
+    ("POST", "/v1/models/{name}/{version}/retire", {}, ADMIN),  # run on v2, a challenger (the champion cannot be)
+    ("POST", "/v1/scores", {"applicant": {"income": 150, "home": "own"}}, STAFF),
     ("POST", "/v1/credit-lines/{line_id}/close", {"reason": "matrix"}, STAFF),
 ]
 
@@ -215,6 +222,11 @@ def test_role_matrix(client, auth, make_line, role):
     ids = {"code": "REVOLVE", "customer_id": line.customer_id, "line_id": line.id, "drawdown_id": drawdown["id"],
            "loan_id": drawdown["loan_id"], "case_id": open_case(client.app.state.platform, drawdown["loan_id"]),
            "business_date": "2026-03-10"}
+    platform = client.app.state.platform
+    for _ in range(2):  # default v1 (the champion) and v2
+        models.register(uow=platform.uow(), artifact=scorecard(), actor="matrix", clock=platform.clock)
+    models.promote(uow=platform.uow(), name="default", version=1, actor="matrix", clock=platform.clock)
+    ids.update(name="default", version=1)
     headers = auth(role, line.customer_id if role == "borrower" else None)
     for n, (method, template, body, who) in enumerate(MATRIX):
         if body == "new_customer":
@@ -227,9 +239,12 @@ def test_role_matrix(client, auth, make_line, role):
                 "name": "王芳", "id_number": person(300 + n).id_number, "phone": person(300 + n).phone})
             assert other.status_code == 201, other.text
             body = {"customer_id": other.json()["id"], "limit": "5000"}
+        elif body == "model":
+            body = {"artifact": scorecard()}
         elif isinstance(body, dict):
             body = {k: v.format(n=n) if isinstance(v, str) else v for k, v in body.items()}
-        r = client.request(method, template.format(**ids), json=body, headers=headers)
+        path = template.format(**{**ids, "version": 2} if template.endswith("/retire") else ids)
+        r = client.request(method, path, json=body, headers=headers)
         allowed = who == ALL or (who == STAFF and role != "borrower") or (who == ADMIN and role == "admin")
         label = f"{role} {method} {template}"
         if allowed:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from microlend import __version__
 from microlend.api.errors import install_error_handlers
-from microlend.api.routers import cob, collections, credit_lines, customers, loans, misc, products
+from microlend.api.routers import cob, collections, credit_lines, customers, loans, misc, models, products
 from microlend.security.masking import install_log_redaction
 from microlend.services.platform import Platform
 
@@ -36,6 +36,6 @@ def create_app(platform: Platform | None = None) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.platform = platform
     install_error_handlers(app)
-    for module in (misc, customers, products, credit_lines, loans, collections, cob):
+    for module in (misc, customers, products, credit_lines, loans, collections, cob, models):
         app.include_router(module.router)
     return app

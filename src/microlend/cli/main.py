@@ -10,6 +10,7 @@ from rich.table import Table
 from microlend.cli.cob import cob_app
 from microlend.cli.collections import collections_app
 from microlend.cli.common import console, handle_errors, parse_date, platform, print_json
+from microlend.cli.model import model_app
 from microlend.cli.quote import quote
 from microlend.security.api_keys import Role
 
@@ -29,6 +30,7 @@ app.add_typer(drawdowns_app, name="drawdowns")
 app.add_typer(repayments_app, name="repayments")
 app.add_typer(collections_app, name="collections")
 app.add_typer(cob_app, name="cob")
+app.add_typer(model_app, name="model")
 app.command()(quote)
 
 

@@ -385,3 +385,42 @@ collection_actions = Table(
     Column("business_date", Date, nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+
+
+# --- model registry (credit scoring) ------------------------------------------------
+
+model_versions = Table(
+    "model_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, server_default="default"),
+    Column("version", Integer, nullable=False),  # 1, 2, 3 ... per name
+    Column("kind", String(16), nullable=False),  # scorecard | challenger
+    Column("role", String(16), nullable=False),  # champion | challenger | retired
+    Column("format", String(32), nullable=False),
+    #: The artifact as readable JSON text, exactly as registered (never pickle).
+    Column("artifact", Text, nullable=False),
+    #: SHA-256 of ``artifact``: the in-process cache of loaded models is keyed by it.
+    Column("digest", String(64), nullable=False),
+    Column("fingerprint", String(200)),  # of the training data (artifact.training.fingerprint)
+    Column("metrics", Text),  # JSON text: artifact.development.metrics
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("promoted_at", UTCDateTime),
+    Column("promoted_by", String(100)),
+    UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+    CheckConstraint("kind IN ('scorecard', 'challenger')", name="kind_known"),
+    CheckConstraint("role IN ('champion', 'challenger', 'retired')", name="role_known"),
+    # At most one champion in the whole platform.
+    Index("uq_model_versions_one_champion", "role", unique=True,
+          sqlite_where=text("role = 'champion'"), postgresql_where=text("role = 'champion'")),
+)
+
+model_events = Table(
+    "model_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_version_id", ForeignKey("model_versions.id"), nullable=False, index=True),
+    Column("event", String(16), nullable=False),  # registered | promoted | demoted | retired
+    Column("actor", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("note", String(1000)),
+)
