@@ -264,3 +264,10 @@ def model_export(
 
 
 # --- training, reports and monitoring (microlend.scoring) -------------------------------------------
+
+from microlend.cli import model_work  # noqa: E402  (the commands above are the shared base)
+
+model_app.command("train")(handle_errors(model_work.train))
+model_app.command("report")(handle_errors(model_work.report))
+model_app.command("monitor")(handle_errors(model_work.monitor))
+model_app.command("score")(handle_errors(model_work.score))
