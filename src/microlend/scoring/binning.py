@@ -165,12 +165,28 @@ def bin_numeric(name: str, x: np.ndarray, y: np.ndarray, params: BinningParams) 
     return _finish(name, "numeric", bins, trend, params, total_nonevents, total_events), position
 
 
+def category_text(value) -> str:
+    """The text a category is known by. A whole number is written without a decimal point, so 36 and
+    36.0 are one category (a column with a gap turns into floats, and JSON may send either)."""
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def category_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Integer codes (-1 = missing) and the text of each category; categories are compared as text."""
+    """Integer codes (-1 = missing) and the text of each category (see ``category_text``)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(), [str(c) for c in values.cat.categories]
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return codes, [str(u) for u in uniques]
+        codes, labels = values.cat.codes.to_numpy(), [category_text(c) for c in values.cat.categories]
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        labels = [category_text(u) for u in uniques]
+    if len(set(labels)) < len(labels):  # e.g. 36 and "36": one category, one code
+        first = {}
+        remap = np.array([first.setdefault(label, k) for k, label in enumerate(labels)] + [-1], dtype=np.int64)
+        codes = remap[codes]
+    return codes, labels
 
 
 def bin_categorical(name: str, values: pd.Series, y: np.ndarray, params: BinningParams,
@@ -221,7 +237,9 @@ def bin_categorical(name: str, values: pd.Series, y: np.ndarray, params: Binning
                  "events": int(round(float(y[missing].sum())))})
     feature = _finish(name, "categorical", bins, "by event rate" if len(bins) > 2 else None, params,
                       total_nonevents, total_events)
-    code_of = {label: k for k, label in enumerate(labels)}
+    code_of = {}
+    for k, label in enumerate(labels):
+        code_of.setdefault(label, k)
     code_to_bin = np.full(len(labels) + 1, feature["unseen_bin"], dtype=np.int16)
     for position, b in enumerate(bins):
         for value in b.get("values", ()):

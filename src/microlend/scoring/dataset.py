@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from microlend.errors import ValidationError
+from microlend.scoring.binning import category_text
 
 MIN_ROWS = 100
 MIN_ROWS_PER_CLASS = 10
@@ -106,12 +107,14 @@ def prepare_training(frame: pd.DataFrame, *, target: str, bad, features: list[st
         shown = ", ".join(map(str, sorted(map(str, values))[:10]))
         raise ValidationError(f"the target {target!r} has {len(values)} values ({shown}); it must have exactly two",
                               code="target_not_binary", field="target")
-    text = labels.astype(str)
-    if str(bad) not in set(text):
+    # Compared as text, whole numbers without a decimal point: a 0/1 column with a gap reads as 0.0/1.0
+    text = labels.map(category_text)
+    bad_text = category_text(_as_number(bad)) if labels.dtype.kind in "fiu" else str(bad)
+    if bad_text not in set(text):
         raise ValidationError(f"the bad value {bad!r} does not occur in {target!r} (values: "
-                              f"{', '.join(sorted(map(str, values)))})", code="bad_value_not_found", field="bad")
-    y = (text == str(bad)).to_numpy().astype(np.int8)
-    good = next(str(v) for v in values if str(v) != str(bad))
+                              f"{', '.join(sorted(set(text)))})", code="bad_value_not_found", field="bad")
+    y = (text == bad_text).to_numpy().astype(np.int8)
+    good = next(t for t in set(text) if t != bad_text)
     if len(y) < min_rows:
         raise ValidationError(f"{len(y)} labelled rows; at least {min_rows} are needed", code="too_few_rows",
                               field="data")
@@ -135,4 +138,11 @@ def prepare_training(frame: pd.DataFrame, *, target: str, bad, features: list[st
         raise ValidationError("no usable columns left to score with", code="no_usable_columns", field="data")
     X.columns = [str(c) for c in X.columns]
     return TrainingData(X=X.reset_index(drop=True), y=y, notes=notes, dropped=dropped,
-                        target={"column": target, "bad": str(bad), "good": good})
+                        target={"column": target, "bad": bad_text, "good": good})
+
+
+def _as_number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value

@@ -2,14 +2,16 @@
 on SQLite and PostgreSQL alike (tested on both).
 
 Why it is exact: points are whole numbers, so the sum is integer arithmetic in any database; bin edges
-are written with Python's shortest round-trip ``repr``, so a ``double precision``/``REAL`` column compares
-with the same number Python compares with; the tests run in the same order as ``ScorecardModel``
+are written as exact doubles (whole numbers, or an integer divided by a power of two, see
+``number_literal``), so a ``double precision``/``REAL`` column compares with the same number Python does; the tests run in the same order as ``ScorecardModel``
 (missing, special values, ranges by ``x < upper``). Conventions for the scored table: numeric features are
 ``double precision`` (PostgreSQL) or ``REAL``/``INTEGER`` (SQLite), categorical features are text, and
 missing values are ``NULL``.
 """
 
 from __future__ import annotations
+
+import math
 
 from microlend.scoring.model import SCORECARD_FORMAT
 
@@ -23,10 +25,30 @@ def quote_text(value: str) -> str:
 
 
 def number_literal(value: float) -> str:
-    text = repr(float(value))
-    if text in ("inf", "-inf", "nan"):
-        raise ValueError(f"cannot write {text} in SQL")
-    return text
+    """An SQL expression for exactly this double.
+
+    Whole numbers are written as integers. Others are built as (integer mantissa) / (power of two),
+    which both databases compute exactly: SQLite does not always read a decimal literal as the nearest
+    double (it reads 0.0302665 one step high), so a decimal would move values lying on a bin edge.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot write {value} in SQL")
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    mantissa, exponent = math.frexp(value)
+    numerator, shift = int(mantissa * 2**53), 53 - exponent  # value = numerator / 2**shift, exactly
+    while shift > 0 and numerator % 2 == 0:
+        numerator //= 2
+        shift -= 1
+    if shift <= 0:
+        return f"CAST({numerator * 2 ** -shift} AS DOUBLE PRECISION)"
+    divisions = []
+    while shift > 0:  # powers of two up to 2**62 fit a 64-bit integer literal
+        step = min(shift, 62)
+        divisions.append(f" / {2**step}")
+        shift -= step
+    return f"(CAST({numerator} AS DOUBLE PRECISION){''.join(divisions)} /* {value!r} */)"
 
 
 def _feature_case(feature: dict, column: str) -> str:

@@ -31,9 +31,12 @@ def to_frame(estimator, X, *, reset: bool) -> pd.DataFrame:
     return frame
 
 
-def binary_target(y) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes, y01)``: the two classes in sorted order and y as 0/1, 1 being the second class (the
-    event, scikit-learn's positive class). Refuses continuous, multi-class and one-class targets."""
+def binary_target(y, bad_label=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, y01)``: the two classes and y as 0/1, 1 being the second class (the event).
+
+    By default the classes are in sorted order, so the event is the larger label (scikit-learn's positive
+    class: 1 of 0/1); ``bad_label`` names the event instead ("bad" of "bad"/"good" sorts first).
+    Refuses continuous, multi-class and one-class targets."""
     if y is None:
         raise ValueError("This estimator requires y to be passed, but the target y is None.")
     y = check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=True)
@@ -57,6 +60,10 @@ def binary_target(y) -> tuple[np.ndarray, np.ndarray]:
     if len(classes) > 2:
         raise ValueError(f"Only binary classification is supported. The target has {len(classes)} classes; "
                          "a scorecard needs exactly 2 (good and bad).")
+    if bad_label is not None and bad_label != classes[1]:
+        if bad_label != classes[0]:
+            raise ValueError(f"bad_label {bad_label!r} is not one of the target's classes {list(classes)}")
+        classes, y01 = classes[::-1].copy(), 1 - y01
     return classes, y01.astype(np.int8)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from microlend.errors import ValidationError
+from microlend.scoring.binning import category_text
 from microlend.scoring.scaling import Scaling, band_of, bands_of
 
 SCORECARD_FORMAT = "microlend.scorecard"
@@ -119,16 +120,17 @@ class _CategoricalFeature(_Feature):
     def position_of(self, value) -> int:
         if _is_missing(value):
             return self.missing_pos
-        return self.mapping.get(str(value), self.unseen_pos)
+        return self.mapping.get(category_text(value), self.unseen_pos)
 
     def positions(self, column: pd.Series) -> np.ndarray:
         if isinstance(column.dtype, pd.CategoricalDtype):
             codes = column.cat.codes.to_numpy()
-            lookup = np.array([self.mapping.get(str(c), self.unseen_pos) for c in column.cat.categories] +
+            lookup = np.array([self.mapping.get(category_text(c), self.unseen_pos)
+                               for c in column.cat.categories] +
                               [self.missing_pos], dtype=np.int64)
             return lookup[codes]  # code -1 (missing) takes the last entry
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        lookup = np.array([self.mapping.get(str(u), self.unseen_pos) for u in uniques] + [self.missing_pos],
+        lookup = np.array([self.mapping.get(category_text(u), self.unseen_pos) for u in uniques] + [self.missing_pos],
                           dtype=np.int64)
         return lookup[codes]
 

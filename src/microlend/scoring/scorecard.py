@@ -35,6 +35,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                  min_bin_nonevents: int = 5, max_bins: int | None = None, trend: str = "auto",
                  turn_gain: float = 0.10, min_category_share: float = 0.01, unseen: str = "worst",
                  categorical_features: list[str] | None = None, special_codes: dict | None = None,
+                 bad_label=None,
                  min_iv: float = 0.02, max_corr: float = 0.7, use_stepwise: bool = False,
                  max_features: int | None = None, C: float = 1.0, base_score: float = 600,
                  base_odds: float = 50, pdo: float = 20, bands: list[int] | None = None):
@@ -49,6 +50,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.unseen = unseen
         self.categorical_features = categorical_features
         self.special_codes = special_codes
+        self.bad_label = bad_label
         self.min_iv = min_iv
         self.max_corr = max_corr
         self.use_stepwise = use_stepwise
@@ -62,7 +64,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     # --- fitting -------------------------------------------------------------------------------------
     def fit(self, X, y):
         frame = to_frame(self, X, reset=True)
-        self.classes_, y01 = binary_target(y)
+        self.classes_, y01 = binary_target(y, self.bad_label)
         if len(y01) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(y01)}")
         scaling = Scaling(float(self.base_score), float(self.base_odds), float(self.pdo))
@@ -133,7 +135,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             "base_points": whole_points(scaling.offset - scaling.factor * intercept),
             "features": chosen_features,
             "bands": [{"band": "A", "min_score": None}],
-            "parameters": self.get_params(),
+            "parameters": _jsonable(self.get_params()),
             "selection": [selection[f["name"]] for f in ranked],
             "notes": [],
         }
@@ -141,7 +143,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         for spec in chosen_features:
             score += np.array([b["points"] for b in spec["bins"]], dtype=np.int64)[positions[spec["name"]]]
         del self.binning_._train_positions, self.binning_._train_values
-        artifact["bands"] = explicit_bands(self.bands) if self.bands else quantile_bands(score)
+        has_bands = self.bands is not None and len(self.bands) > 0
+        artifact["bands"] = explicit_bands(list(self.bands)) if has_bands else quantile_bands(score)
         artifact["development"] = development_summary(score, y01)
         self.artifact_ = artifact
         self.model_ = ScorecardModel(artifact)
@@ -204,6 +207,17 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
 def _plain(value):
     return value.item() if hasattr(value, "item") else value
+
+
+def _jsonable(value):
+    """Parameters as plain JSON values (numpy arrays and scalars, tuples and dicts included)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return _plain(value)
 
 
 def fingerprint(columns: dict, y01: np.ndarray) -> str:

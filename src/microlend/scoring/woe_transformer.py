@@ -30,7 +30,8 @@ class WoETransformer(TransformerMixin, BaseEstimator):
     def __init__(self, *, max_prebins: int = 20, min_bin_share: float = 0.05, min_bin_events: int = 5,
                  min_bin_nonevents: int = 5, max_bins: int | None = None, trend: str = "auto",
                  turn_gain: float = 0.10, min_category_share: float = 0.01, unseen: str = "worst",
-                 categorical_features: list[str] | None = None, special_codes: dict | None = None):
+                 categorical_features: list[str] | None = None, special_codes: dict | None = None,
+                 bad_label=None):
         self.max_prebins = max_prebins
         self.min_bin_share = min_bin_share
         self.min_bin_events = min_bin_events
@@ -42,6 +43,7 @@ class WoETransformer(TransformerMixin, BaseEstimator):
         self.unseen = unseen
         self.categorical_features = categorical_features
         self.special_codes = special_codes
+        self.bad_label = bad_label
 
     def _params(self) -> BinningParams:
         params = BinningParams(max_prebins=self.max_prebins, min_bin_share=self.min_bin_share,
@@ -54,7 +56,7 @@ class WoETransformer(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y):
         frame = to_frame(self, X, reset=True)
-        self.classes_, y01 = binary_target(y)
+        self.classes_, y01 = binary_target(y, self.bad_label)
         if len(y01) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(y01)}")
         self._fit_frame(frame, y01)
@@ -63,6 +65,10 @@ class WoETransformer(TransformerMixin, BaseEstimator):
     def _fit_frame(self, frame: pd.DataFrame, y01: np.ndarray) -> None:
         params = self._params()
         kinds = feature_kinds(frame, self.categorical_features)
+        for name in params.special_codes:
+            if kinds.get(name) == "categorical":
+                raise ValueError(f"special codes apply to numeric features; {name!r} is categorical "
+                                 "(give the special values their own category instead)")
         #: Bin positions of the training rows, kept during a scorecard's fit so it need not bin twice.
         self._train_positions = {}
         #: The training data as numbers (numeric columns) or (codes, labels) pairs, for its fingerprint.
