@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
+BENCH_STAMP = $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
 .PHONY: run test install bench clean
 
 $(STAMP): pyproject.toml
@@ -24,11 +26,18 @@ test: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest --cov=microlend --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-## Speed figures (see docs/benchmarks.md; the COB benchmark at 1,000,000 loans: benchmarks/cob.py --loans 1000000).
-bench: install
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@rm -f $(VENV)/.bench-*
+	@touch $(BENCH_STAMP)
+
+## Speed and quality figures (see docs/benchmarks.md; the COB benchmark at 1,000,000 loans: benchmarks/cob.py --loans 1000000).
+bench: $(BENCH_STAMP)
 	$(PY) benchmarks/quotes.py
 	$(PY) benchmarks/servicing.py
 	$(PY) benchmarks/cob.py --loans 100000
+	$(PY) benchmarks/scoring.py
+	$(PY) benchmarks/scoring_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .coverage
