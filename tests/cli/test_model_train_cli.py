@@ -109,3 +109,24 @@ def test_train_refuses_too_few_rows_and_odd_files(cli, credit_files, tmp_path):
     assert gone.exit_code == 2 and "file_not_found" in gone.output
     unlabelled = cli("model", "report", credit_files / "batch.parquet")
     assert unlabelled.exit_code == 2 and ("no_champion" in unlabelled.output or "target_missing" in unlabelled.output)
+
+
+def test_hold_out_figures_are_the_monitoring_baseline(cli, credit_files, tmp_path):
+    out = tmp_path / "card.json"
+    assert cli("model", "train", credit_files / "credit.csv", "--target", "Status", "--bad", "bad", "--promote",
+               "--out", out, "--challenger", "--pdo", "40").exit_code == 0
+    artifact = json.loads(out.read_text())
+    metrics = artifact["development"]["metrics"]
+    assert metrics["holdout_auc"] == artifact["validation"]["auc"] and metrics["holdout_rows"] == 1337
+    result = cli("model", "monitor", credit_files / "credit.csv", "--json")
+    report = json.loads(result.stdout)
+    auc = next(m for m in report["performance"] if m["name"] == "auc")
+    assert auc["development"] == pytest.approx(metrics["holdout_auc"])
+    challenger = json.loads(cli("model", "export", "2").stdout)
+    assert challenger["scaling"]["pdo"] == 40  # the challenger takes the same scaling options
+
+
+def test_special_values_must_name_a_column(cli, credit_files):
+    result = cli("model", "train", credit_files / "credit.csv", "--target", "Status", "--bad", "bad",
+                 "--special", "Incme=0")
+    assert result.exit_code == 2 and "unknown_column" in result.output

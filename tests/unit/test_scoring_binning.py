@@ -70,15 +70,23 @@ def test_numeric_binning_by_hand_with_missing_rows():
 
 def test_numeric_binning_by_hand_under_min_bin_share():
     # 25% of 24 rows = 6: no five-row bin may stand alone, so the only split left is {1..10} | {11..20}
-    # (rates 0.6 and 0.4, descending); the missing bin is not held to the share.
+    # (rates 0.6 and 0.4, descending). The missing bin (4 rows) is under the share too: too small to
+    # stand alone, it is scored like the value bin with the nearest event rate (1/4 -> the 0.4 bin).
     feature, _ = bin_numeric("x", HAND_X, HAND_Y, BinningParams(max_prebins=4, min_bin_share=0.25,
                                                                 min_bin_events=1, min_bin_nonevents=1))
     bins = feature["bins"]
     assert [(b["label"], b["count"], b["events"]) for b in bins] == [
         ("< 10.5", 10, 6), (">= 10.5", 10, 4), ("Missing", 4, 1)]
-    assert [b["woe"] for b in bins] == pytest.approx(
-        [math.log((4 / 13) / (6 / 11)), math.log((6 / 13) / (4 / 11)), math.log((3 / 13) / (1 / 11))], abs=1e-12)
-    assert feature["iv"] == pytest.approx(_iv([(4, 6), (6, 4), (3, 1)], 13, 11), abs=1e-12)
+    upper = math.log((6 / 13) / (4 / 11))
+    assert [b["woe"] for b in bins] == pytest.approx([math.log((4 / 13) / (6 / 11)), upper, upper], abs=1e-12)
+    assert bins[2]["scored_like"] == ">= 10.5"
+    iv = _iv([(4, 6), (6, 4)], 13, 11) + (3 / 13 - 1 / 11) * upper
+    assert feature["iv"] == pytest.approx(iv, abs=1e-12)
+    # held to no share, the same missing bin keeps its own WoE
+    loose, _ = bin_numeric("x", HAND_X, HAND_Y, BinningParams(max_prebins=4, min_bin_share=0.0,
+                                                              min_bin_events=1, min_bin_nonevents=1))
+    assert loose["bins"][-1]["woe"] == pytest.approx(math.log((3 / 13) / (1 / 11)), abs=1e-12)
+    assert "scored_like" not in loose["bins"][-1]
 
 
 def test_numeric_binning_by_hand_max_bins_and_ascending_trend():
@@ -325,15 +333,22 @@ def test_numeric_binning_keeps_its_constraints(sample):
         assert _follows(_rates(feature), feature["trend"]), (feature["trend"], _rates(feature))
     else:
         assert feature["trend"] is None
-    # IV is the sum over bins of (nonevent share - event share) * WoE, with the empty bins left out
+    # IV is the sum over bins of (nonevent share - event share) * WoE, with the empty bins left out; a
+    # missing/special bin too small to stand alone carries the WoE of the bin it is scored like
     events, nonevents = float(y.sum()), float(rows - y.sum())
     if events and nonevents:
-        assert feature["iv"] == pytest.approx(
-            _iv([(b["count"] - b["events"], b["events"]) for b in bins], nonevents, events), rel=1e-9, abs=1e-12)
+        own = [(b["count"] - b["events"], b["events"]) for b in bins if "scored_like" not in b]
+        borrowed = sum(((b["count"] - b["events"]) / nonevents - b["events"] / events) * b["woe"]
+                       for b in bins if "scored_like" in b)
+        assert feature["iv"] == pytest.approx(_iv(own, nonevents, events) + borrowed, rel=1e-9, abs=1e-12)
         for b in bins:
-            if b["count"]:
+            if b["count"] and "scored_like" not in b:
                 assert b["woe"] == pytest.approx(_woe(b["count"] - b["events"], b["events"], nonevents, events),
                                                  abs=1e-12)
+            elif b["count"]:  # scored like a value bin: its WoE, and the nearest event rate of them all
+                like = next(v for v in bins if v["label"] == b["scored_like"] and v["kind"] in ("range", "categories"))
+                assert b["woe"] == like["woe"]
+                assert b["kind"] in ("missing", "special")
 
 
 @pytest.mark.parametrize("trend", TRENDS)

@@ -186,7 +186,7 @@ def test_reason_codes_by_hand_on_a_best_and_a_worst_applicant(fitted):
     spread = sorted(((max(b["points"] for b in f["bins"]) - min(b["points"] for b in f["bins"]), f["name"])
                      for f in features), key=lambda t: (-t[0], t[1]))
     assert [(r.points_lost, r.feature) for r in worst.reasons] == spread[:4]
-    assert worst.to_dict()["reasons"][0] == {"feature": spread[0][1], "bin": worst.reasons[0].label,
+    assert worst.to_dict()["reasons"][0] == {"feature": spread[0][1], "label": worst.reasons[0].label,
                                              "points": worst.reasons[0].points, "points_lost": spread[0][0]}
     assert model.score_one(applicant(min), reasons=0).reasons == ()
 

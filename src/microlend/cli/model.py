@@ -105,7 +105,7 @@ def write_output(text: str, out: Path | None) -> None:
 
 
 def _metric(metrics: dict, key: str) -> str:
-    value = metrics.get(key)
+    value = metrics.get(f"holdout_{key}", metrics.get(key))  # hold-out figures when training kept some back
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 

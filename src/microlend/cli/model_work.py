@@ -63,11 +63,13 @@ def _target_of(frame, artifact: dict, target: str | None, bad: str | None) -> np
         if target:
             raise ValidationError(f"the data has no column {target!r}", code="target_missing", field="target")
         return None
+    from microlend.scoring.dataset import bad_flags
+
     labels = frame[column]
     if labels.isna().any():
         raise ValidationError(f"{int(labels.isna().sum())} rows have no {column!r} value; remove them or leave the "
                               "column out", code="target_incomplete", field="target")
-    return (labels.astype(str) == str(bad_value)).to_numpy().astype(np.int8)
+    return bad_flags(labels, bad_value)
 
 
 def _evaluate(model, frame, y):
@@ -123,6 +125,10 @@ def train(
         prepared = prepare_training(frame, target=target, bad=bad, features=_names(features),
                                     exclude=_names(exclude))
         X, y, notes = prepared.X, prepared.y, list(prepared.notes)
+        unknown = [c for c in params["special_codes"] if c not in X.columns]
+        if unknown:
+            raise ValidationError(f"--special names no usable column: {', '.join(unknown)}", code="unknown_column",
+                                  field="special")
         X_fit, X_val, y_fit, y_val = X, None, y, None
         if holdout > 0:
             X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=holdout, stratify=y, random_state=seed)
@@ -138,7 +144,8 @@ def train(
             from microlend.scoring.challenger import Challenger
 
             progress.update(step, advance=1, description=f"fitting the challenger on {len(y_fit):,} rows")
-            models["challenger"] = Challenger().fit(X_fit, y_fit)
+            models["challenger"] = Challenger(base_score=base_score, base_odds=base_odds, pdo=pdo,
+                                              bands=params["bands"]).fit(X_fit, y_fit)
             models["challenger"].target_ = prepared.target  # y is already 0/1 here; name the real target
         progress.update(step, advance=1, description="evaluating")
         for kind, estimator in models.items():
@@ -148,6 +155,8 @@ def train(
                 evaluation = _evaluate(estimator.model_, X_val, y_val)
                 artifact["validation"] = {"rows": int(len(y_val)), "auc": evaluation.auc, "gini": evaluation.gini,
                                           "ks": evaluation.ks}
+                artifact["development"]["metrics"].update(
+                    {f"holdout_{k}": v for k, v in artifact["validation"].items()})
                 summary[kind] = artifact["validation"]
             else:
                 summary[kind] = artifact["development"]["metrics"]

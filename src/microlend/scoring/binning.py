@@ -71,19 +71,36 @@ def _range_label(lower: float | None, upper: float | None) -> str:
     return f"[{_fmt(lower)}, {_fmt(upper)})"
 
 
-def _limits(params: BinningParams, rows: int) -> dict:
+def _limits(params: BinningParams, rows: int, y: np.ndarray) -> dict:
+    events = float(y.sum())
     return {"min_count": params.min_bin_share * rows, "min_events": params.min_bin_events,
             "min_nonevents": params.min_bin_nonevents, "max_bins": params.max_bins,
-            "min_rate_diff": params.min_rate_diff, "turn_gain": params.turn_gain}
+            "min_rate_diff": params.min_rate_diff, "turn_gain": params.turn_gain,
+            "total_nonevents": rows - events, "total_events": events}
 
 
 def _finish(name: str, kind: str, bins: list[dict], trend: str | None, params: BinningParams,
             total_nonevents: float, total_events: float) -> dict:
-    """Attach WoE to every bin, fill empty missing/special bins by the unseen rule, sum the IV."""
+    """Attach WoE to every bin, fill empty missing/special bins by the unseen rule, sum the IV.
+
+    A missing or special bin too small to stand alone (under the minimum share, events or non-events
+    of a bin) is scored like the value bin whose event rate is nearest its own (``scored_like``): a
+    dozen rows must not swing a score by a hundred points."""
     nonevents = np.array([b["count"] - b["events"] for b in bins], dtype=np.float64)
     events = np.array([b["events"] for b in bins], dtype=np.float64)
     woe, iv = woe_iv(nonevents, events, total_nonevents, total_events)
     seen = (nonevents + events) > 0
+    value_bins = [i for i, b in enumerate(bins) if b["kind"] in ("range", "categories") and seen[i]]
+    rows = total_nonevents + total_events
+    for i, b in enumerate(bins):
+        small = (b["count"] < params.min_bin_share * rows or events[i] < params.min_bin_events
+                 or nonevents[i] < params.min_bin_nonevents)
+        if b["kind"] in ("missing", "special") and seen[i] and small and value_bins:
+            rate = events[i] / (events[i] + nonevents[i])
+            like = min(value_bins, key=lambda j: abs(events[j] / (events[j] + nonevents[j]) - rate))
+            woe[i] = woe[like]
+            iv[i] = (nonevents[i] / total_nonevents - events[i] / total_events) * woe[i] if total_events else 0.0
+            b["scored_like"] = bins[like]["label"]
     fallback = float(woe[seen].min()) if seen.any() else 0.0
     for b, w, filled in zip(bins, woe, seen):
         b["woe"] = float(w) if filled else fallback
@@ -136,7 +153,7 @@ def bin_numeric(name: str, x: np.ndarray, y: np.ndarray, params: BinningParams) 
     else:
         edges, counts, events = np.empty(0), np.zeros(1), np.zeros(1)
 
-    merge = choose_trend(counts - events, events, trend=params.trend, **_limits(params, rows))
+    merge = choose_trend(counts - events, events, trend=params.trend, **_limits(params, rows, y))
     starts = (0,) + merge.cuts
     ends = merge.cuts + (len(counts),)
     bins = []
@@ -225,7 +242,7 @@ def bin_categorical(name: str, values: pd.Series, y: np.ndarray, params: Binning
 
     # Sorted by event rate, an ascending trend is the natural one: the merge only pools neighbours.
     merge = choose_trend(group_counts - group_events, group_events, trend="ascending",
-                         **_limits(params, rows)) if len(groups) else None
+                         **_limits(params, rows, y)) if len(groups) else None
     bins = []
     if merge is not None:
         for start, end in zip((0,) + merge.cuts, merge.cuts + (len(groups),)):

@@ -69,6 +69,32 @@ def _looks_like_identifier(name: str, column: pd.Series) -> bool:
     return distinct >= 0.95 * len(values)
 
 
+#: A text column whose values are numbers this often (the rest being words like "N/A") is numeric.
+NUMERIC_TEXT_SHARE = 0.95
+
+
+def numbers_in_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Text columns that are numbers with a few stray words ("N/A", "-") become numeric, the words
+    missing; otherwise one stray word would turn an amount into hundreds of categories."""
+    notes = []
+    frame = frame.copy()
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind in "fiub" or isinstance(column.dtype, pd.CategoricalDtype) or _is_date_column(column):
+            continue
+        present = column.dropna()
+        if present.empty:
+            continue
+        numbers = pd.to_numeric(present, errors="coerce")
+        words = numbers.isna()
+        if 0 < words.sum() and words.mean() <= 1 - NUMERIC_TEXT_SHARE:
+            frame[name] = pd.to_numeric(column, errors="coerce")
+            shown = ", ".join(repr(v) for v in present[words].astype(str).unique()[:3])
+            notes.append(f"column {name!r} read as numbers: {int(words.sum())} values that are not ({shown}) "
+                         "count as missing")
+    return frame, notes
+
+
 def unusable_columns(frame: pd.DataFrame) -> dict[str, str]:
     """Columns a scorecard should not use, each with the reason told to the user."""
     reasons = {}
@@ -76,8 +102,8 @@ def unusable_columns(frame: pd.DataFrame) -> dict[str, str]:
         column = frame[name]
         if column.isna().all():
             reasons[name] = "empty: every value is missing"
-        elif column.nunique(dropna=True) <= 1:
-            reasons[name] = "constant: one value throughout"
+        elif column.nunique(dropna=True) <= 1 and not column.isna().any():
+            reasons[name] = "constant: one value throughout"  # one value and gaps still tells something
         elif _is_date_column(column):
             reasons[name] = "a date: dates are not scored (derive a number, such as months on book, if it matters)"
         elif _looks_like_identifier(str(name), column):
@@ -107,9 +133,7 @@ def prepare_training(frame: pd.DataFrame, *, target: str, bad, features: list[st
         shown = ", ".join(map(str, sorted(map(str, values))[:10]))
         raise ValidationError(f"the target {target!r} has {len(values)} values ({shown}); it must have exactly two",
                               code="target_not_binary", field="target")
-    # Compared as text, whole numbers without a decimal point: a 0/1 column with a gap reads as 0.0/1.0
-    text = labels.map(category_text)
-    bad_text = category_text(_as_number(bad)) if labels.dtype.kind in "fiu" else str(bad)
+    text, bad_text = _label_text(labels, bad)
     if bad_text not in set(text):
         raise ValidationError(f"the bad value {bad!r} does not occur in {target!r} (values: "
                               f"{', '.join(sorted(set(text)))})", code="bad_value_not_found", field="bad")
@@ -130,6 +154,8 @@ def prepare_training(frame: pd.DataFrame, *, target: str, bad, features: list[st
         X = X[features]
     if exclude:
         X = X.drop(columns=[c for c in exclude if c in X.columns])
+    X, read_as_numbers = numbers_in_text(X)
+    notes.extend(read_as_numbers)
     dropped = unusable_columns(X)
     for name, reason in dropped.items():
         notes.append(f"column {name!r} dropped: {reason}")
@@ -139,6 +165,19 @@ def prepare_training(frame: pd.DataFrame, *, target: str, bad, features: list[st
     X.columns = [str(c) for c in X.columns]
     return TrainingData(X=X.reset_index(drop=True), y=y, notes=notes, dropped=dropped,
                         target={"column": target, "bad": bad_text, "good": good})
+
+
+def _label_text(labels: pd.Series, bad) -> tuple[pd.Series, str]:
+    """Labels and the bad value as text, whole numbers without a decimal point: a 0/1 column with a gap
+    reads as 0.0/1.0, and the user types 1."""
+    text = labels.map(category_text)
+    return text, category_text(_as_number(bad)) if labels.dtype.kind in "fiu" else str(bad)
+
+
+def bad_flags(labels: pd.Series, bad) -> np.ndarray:
+    """1 where the label is the bad value (compared as ``prepare_training`` compares), else 0."""
+    text, bad_text = _label_text(labels, bad)
+    return (text == bad_text).to_numpy().astype(np.int8)
 
 
 def _as_number(value):

@@ -82,7 +82,7 @@ def score_expression(artifact: dict, *, columns: dict[str, str] | None = None, i
     terms = [str(int(artifact["base_points"]))]
     for feature in artifact["features"]:
         column = quote_identifier(columns.get(feature["name"], feature["name"]))
-        terms.append(f"-- {feature['name']}\n{indent}{_feature_case(feature, column)}")
+        terms.append(f"/* {feature['name'].replace('*/', '* /')} */ {_feature_case(feature, column)}")
     return "(\n" + indent + f"\n{indent}+ ".join(terms) + "\n)"
 
 

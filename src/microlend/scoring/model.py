@@ -34,7 +34,7 @@ class Reason:
     points_lost: int
 
     def to_dict(self) -> dict:
-        return {"feature": self.feature, "bin": self.label, "points": self.points, "points_lost": self.points_lost}
+        return {"feature": self.feature, "label": self.label, "points": self.points, "points_lost": self.points_lost}
 
 
 @dataclass(frozen=True)

@@ -280,9 +280,12 @@ def monitor(model: Any, frame: Any, y: Any = None) -> DriftReport:
             current_auc = metrics.auc(target, risk)
             current_ks = metrics.ks(target, risk).value
             dev_metrics = dev.get("metrics") or {}
-            performance = [MetricChange("auc", _opt(dev_metrics.get("auc")), current_auc),
-                           MetricChange("gini", _opt(dev_metrics.get("gini")), 2 * current_auc - 1),
-                           MetricChange("ks", _opt(dev_metrics.get("ks")), current_ks)]
+            # the hold-out figures, when training kept some rows back, are the fair baseline: in-sample
+            # figures flatter the model and would read as a drop on any new batch
+            base = {k: dev_metrics.get(f"holdout_{k}", dev_metrics.get(k)) for k in ("auc", "gini", "ks")}
+            performance = [MetricChange("auc", _opt(base["auc"]), current_auc),
+                           MetricChange("gini", _opt(base["gini"]), 2 * current_auc - 1),
+                           MetricChange("ks", _opt(base["ks"]), current_ks)]
             training = artifact.get("training") or {}
             dev_rate = (training["bads"] / training["rows"]) if training.get("rows") and "bads" in training else None
             performance.append(MetricChange("bad_rate", dev_rate, bads / n))

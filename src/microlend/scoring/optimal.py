@@ -34,13 +34,15 @@ class Merge:
     trend: str
 
 
-def _segment_tables(nonevents: np.ndarray, events: np.ndarray):
-    """Counts, event rate and IV of every contiguous segment [j, i) of the pre-bins."""
+def _segment_tables(nonevents: np.ndarray, events: np.ndarray, total_ne: float | None, total_e: float | None):
+    """Counts, event rate and IV of every contiguous segment [j, i) of the pre-bins. IV shares are of
+    the totals given (the whole sample, missing and special rows included), as in the final WoE."""
     cum_ne = np.concatenate([[0.0], np.cumsum(nonevents, dtype=np.float64)])
     cum_e = np.concatenate([[0.0], np.cumsum(events, dtype=np.float64)])
     seg_ne = cum_ne[None, :] - cum_ne[:, None]  # [j, i] = nonevents in pre-bins j..i-1
     seg_e = cum_e[None, :] - cum_e[:, None]
-    total_ne, total_e = cum_ne[-1], cum_e[-1]
+    total_ne = cum_ne[-1] if not total_ne else total_ne
+    total_e = cum_e[-1] if not total_e else total_e
     with np.errstate(divide="ignore", invalid="ignore"):
         empty = (seg_ne == 0) | (seg_e == 0)
         adj_ne = np.where(empty, seg_ne + ZERO_COUNT_SMOOTHING, seg_ne)
@@ -53,8 +55,10 @@ def _segment_tables(nonevents: np.ndarray, events: np.ndarray):
 
 
 def merge_prebins(nonevents, events, *, trend: str = "ascending", min_count: float = 0, min_events: float = 1,
-                  min_nonevents: float = 1, max_bins: int | None = None, min_rate_diff: float = 0.0) -> Merge:
-    """The IV-maximising partition of the pre-bins for one trend (see the module docstring)."""
+                  min_nonevents: float = 1, max_bins: int | None = None, min_rate_diff: float = 0.0,
+                  total_nonevents: float | None = None, total_events: float | None = None) -> Merge:
+    """The IV-maximising partition of the pre-bins for one trend (see the module docstring); the totals
+    default to the pre-bins' own."""
     if trend not in TRENDS:
         raise ValueError(f"unknown trend {trend!r}")
     nonevents = np.asarray(nonevents, dtype=np.float64)
@@ -62,7 +66,7 @@ def merge_prebins(nonevents, events, *, trend: str = "ascending", min_count: flo
     n = len(nonevents)
     if n == 0:
         return Merge((), 0.0, trend)
-    seg_ne, seg_e, iv, rate = _segment_tables(nonevents, events)
+    seg_ne, seg_e, iv, rate = _segment_tables(nonevents, events, total_nonevents, total_events)
     feasible = ((seg_ne + seg_e) >= min_count) & (seg_e >= min_events) & (seg_ne >= min_nonevents)
     if trend in ("descending", "valley"):
         rate = -rate  # a descending trend is an ascending one on the negated rate

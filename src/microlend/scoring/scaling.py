@@ -66,10 +66,10 @@ def quantile_bands(scores: np.ndarray, names=BAND_NAMES) -> list[dict]:
     shares = np.linspace(1.0, 0.0, len(names) + 1)[1:-1]  # 0.8, 0.6, ... for five bands
     cuts = [int(math.ceil(np.quantile(scores, s))) for s in shares] if len(scores) else []
     bands, previous = [], None
-    for name, cut in zip(names, cuts):
+    for cut in cuts:
         if previous is not None and cut >= previous:
             continue
-        bands.append({"band": name, "min_score": cut})
+        bands.append({"band": names[len(bands)], "min_score": cut})
         previous = cut
     bands.append({"band": names[len(bands)], "min_score": None})
     return bands

@@ -66,6 +66,8 @@ class WoETransformer(TransformerMixin, BaseEstimator):
         params = self._params()
         kinds = feature_kinds(frame, self.categorical_features)
         for name in params.special_codes:
+            if name not in kinds:
+                raise ValueError(f"special codes name no column of the data: {name!r}")
             if kinds.get(name) == "categorical":
                 raise ValueError(f"special codes apply to numeric features; {name!r} is categorical "
                                  "(give the special values their own category instead)")
