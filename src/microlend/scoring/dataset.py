@@ -154,6 +154,10 @@ def prepare_training(frame: pd.DataFrame, *, target: str, bad, features: list[st
         X = X[features]
     if exclude:
         X = X.drop(columns=[c for c in exclude if c in X.columns])
+    for name in X.columns:
+        if X[name].dtype.kind == "f" and np.isinf(X[name].to_numpy()).any():
+            raise ValidationError(f"column {name!r} holds infinite values; use an empty cell for a missing value or a "
+                                  "number (with --special) for a special one", code="infinite_value", field=name)
     X, read_as_numbers = numbers_in_text(X)
     notes.extend(read_as_numbers)
     dropped = unusable_columns(X)

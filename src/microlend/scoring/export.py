@@ -48,7 +48,7 @@ def number_literal(value: float) -> str:
         step = min(shift, 62)
         divisions.append(f" / {2**step}")
         shift -= step
-    return f"(CAST({numerator} AS DOUBLE PRECISION){''.join(divisions)} /* {value!r} */)"
+    return f"(CAST({numerator} AS DOUBLE PRECISION){''.join(divisions)})"
 
 
 def _feature_case(feature: dict, column: str) -> str:
@@ -82,7 +82,7 @@ def score_expression(artifact: dict, *, columns: dict[str, str] | None = None, i
     terms = [str(int(artifact["base_points"]))]
     for feature in artifact["features"]:
         column = quote_identifier(columns.get(feature["name"], feature["name"]))
-        terms.append(f"/* {feature['name'].replace('*/', '* /')} */ {_feature_case(feature, column)}")
+        terms.append(_feature_case(feature, column))  # the quoted column names say which feature is which
     return "(\n" + indent + f"\n{indent}+ ".join(terms) + "\n)"
 
 

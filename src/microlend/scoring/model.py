@@ -63,6 +63,8 @@ def _is_missing(value) -> bool:
 class _Feature:
     """Bins and points of one variable, laid out for fast lookups."""
 
+    categorical = False
+
     def __init__(self, spec: dict):
         self.name = spec["name"]
         bins = spec["bins"]
@@ -88,8 +90,10 @@ class _NumericFeature(_Feature):
         if _is_missing(value):
             return self.missing_pos
         try:
+            if isinstance(value, str) and "_" in value:
+                raise ValueError  # Python reads 1_000, a batch (pandas) does not: refuse it
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError(f"{self.name} must be a number", code="invalid_feature_value",
                                   field=self.name) from None
         if math.isnan(number):
@@ -111,6 +115,8 @@ class _NumericFeature(_Feature):
 
 
 class _CategoricalFeature(_Feature):
+    categorical = True
+
     def __init__(self, spec: dict):
         super().__init__(spec)
         self.mapping = {value: i for i, b in enumerate(spec["bins"]) if b["kind"] == "categories"
@@ -122,7 +128,17 @@ class _CategoricalFeature(_Feature):
             return self.missing_pos
         return self.mapping.get(category_text(value), self.unseen_pos)
 
+    def is_unseen(self, value) -> bool:
+        return not _is_missing(value) and category_text(value) not in self.mapping
+
     def positions(self, column: pd.Series) -> np.ndarray:
+        try:
+            return self._positions(column)
+        except TypeError:  # lists, dicts: values no category can be
+            raise ValidationError(f"{self.name} holds values that are not categories", code="invalid_feature_value",
+                                  field=self.name) from None
+
+    def _positions(self, column: pd.Series) -> np.ndarray:
         if isinstance(column.dtype, pd.CategoricalDtype):
             codes = column.cat.codes.to_numpy()
             lookup = np.array([self.mapping.get(category_text(c), self.unseen_pos)
@@ -135,12 +151,76 @@ class _CategoricalFeature(_Feature):
         return lookup[codes]
 
 
+def _refuse(message: str, field: str) -> None:
+    raise ValidationError(message, code="invalid_model_artifact", field=field)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_scorecard(artifact: dict) -> None:
+    """Refuse an artifact that would load but could not score every applicant (hand-edited or damaged):
+    every problem is found here, at registration, not as a 500 on some applicant later."""
+    if not _is_int(artifact.get("base_points")) or abs(artifact["base_points"]) > 10**6:
+        _refuse("base_points must be a whole number of points", "base_points")
+    bands = artifact.get("bands")
+    if not isinstance(bands, list) or not bands or not all(isinstance(b, dict) for b in bands):
+        _refuse("bands must be a list of {band, min_score}", "bands")
+    cuts = [b.get("min_score") for b in bands]
+    if not all(isinstance(b.get("band"), str) for b in bands) or cuts[-1] is not None \
+            or not all(_is_int(c) for c in cuts[:-1]) or any(b >= a for a, b in zip(cuts[:-1], cuts[1:-1])):
+        _refuse("bands need a name each and whole min_score cut-offs falling strictly, the last one null", "bands")
+    features = artifact.get("features")
+    if not isinstance(features, list):
+        _refuse("features must be a list", "features")
+    names = [f.get("name") if isinstance(f, dict) else None for f in features]
+    if not all(isinstance(n, str) for n in names) or len(set(names)) < len(names):
+        _refuse("every feature needs a name, and each name once", "features")
+    for f in features:
+        where = f"features.{f['name']}"
+        bins = f.get("bins")
+        if f.get("type") not in ("numeric", "categorical") or not isinstance(bins, list) or not bins:
+            _refuse("a feature needs a type (numeric or categorical) and bins", where)
+        if not all(isinstance(b, dict) and _is_int(b.get("points")) and isinstance(b.get("label", ""), str)
+                   for b in bins):
+            _refuse("every bin needs whole points", where)
+        kinds = [b.get("kind") for b in bins]
+        if kinds.count("missing") != 1:
+            _refuse("a feature needs exactly one missing bin", where)
+        if f["type"] == "numeric":
+            ranges = [b for b in bins if b["kind"] == "range"]
+            uppers = [b.get("upper") for b in ranges]
+            if not ranges or set(kinds) - {"range", "special", "missing"} or kinds.count("special") > 1 \
+                    or uppers[-1] is not None or not all(isinstance(u, (int, float)) and not isinstance(u, bool)
+                                                         and math.isfinite(u) for u in uppers[:-1]) \
+                    or any(b <= a for a, b in zip(uppers[:-1], uppers[1:-1])):
+                _refuse("numeric bins must be ranges with rising upper edges (the last open), at most one special "
+                        "bin and one missing bin", where)
+            for b in bins:
+                if b["kind"] == "special" and not (isinstance(b.get("values"), list) and all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                        for v in b["values"])):
+                    _refuse("special values must be a list of finite numbers", where)
+        else:
+            if set(kinds) - {"categories", "missing"}:
+                _refuse("categorical bins are categories and one missing bin", where)
+            for b in bins:
+                if b["kind"] == "categories" and not (isinstance(b.get("values"), list)
+                                                      and all(isinstance(v, str) for v in b["values"])):
+                    _refuse("category values must be a list of text", where)
+            unseen = f.get("unseen_bin")
+            if not _is_int(unseen) or not 0 <= unseen < len(bins):
+                _refuse("unseen_bin must name one of the feature's bins", where)
+
+
 class ScorecardModel:
     """Score applicants with a scorecard artifact (see ``docs/scoring.md`` for its format)."""
 
     def __init__(self, artifact: dict):
         if artifact.get("format") != SCORECARD_FORMAT:
             raise ValidationError("not a scorecard artifact", code="invalid_model_artifact", field="format")
+        check_scorecard(artifact)
         self.artifact = artifact
         self.scaling = Scaling.from_dict(artifact["scaling"])
         self.bands = artifact["bands"]
@@ -180,13 +260,18 @@ class ScorecardModel:
         total = self.base_points
         lost = []
         for f in self._features:
-            pos = f.position_of(applicant.get(f.name))
+            value = applicant.get(f.name)
+            pos = f.position_of(value)
             points = f.points_list[pos]
             total += points
             if points < f.max_points:
-                lost.append((f.max_points - points, f.name, f.labels[pos], points))
+                label = f.labels[pos]
+                if f.categorical and f.is_unseen(value):
+                    label = f"{category_text(value)} (unseen, scored like {label})"
+                lost.append((f.max_points - points, f.name, label, points))
         lost.sort(key=lambda item: (-item[0], item[1]))
-        pd_value = 1.0 / (1.0 + math.exp((total - self._offset) / self._factor))
+        exponent = min(max((total - self._offset) / self._factor, -700.0), 700.0)  # no overflow at the extremes
+        pd_value = 1.0 / (1.0 + math.exp(exponent))
         return Decision(score=total, pd=pd_value, band=band_of(total, self.bands),
                         reasons=tuple(Reason(name, label, points, missed)
                                       for missed, name, label, points in lost[:reasons]))

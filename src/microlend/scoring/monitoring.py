@@ -221,10 +221,22 @@ def feature_csi(dev_counts: Sequence[int], new_bin_index: Any, labels: Sequence[
 
 
 def _target(y: Any, frame: Any, artifact: dict[str, Any], n: int) -> np.ndarray:
+    """Outcomes as 1 = bad. A column name holds the raw values, read with the model's bad value exactly
+    as training read them (a model whose bad value is 0 must not see 1 as bad); an array is taken as
+    flags (1 or True = bad) when it holds only 0/1, else compared with the bad value."""
     if isinstance(y, str):
         if y not in frame.columns:
             raise ValidationError(f"no column {y!r} in the batch", code="missing_target", field=y)
-        y = frame[y]
+        bad = (artifact.get("target") or {}).get("bad")
+        if bad is None:
+            raise ValidationError("the model names no bad value to read the column with", code="invalid_target",
+                                  field="y")
+        labels = frame[y]
+        if labels.isna().any():
+            raise ValidationError("the target has missing values", code="invalid_target", field="y")
+        from microlend.scoring.dataset import bad_flags
+
+        return bad_flags(labels, bad)
     values = np.asarray(y)
     if values.ndim != 1 or values.shape[0] != n:
         raise ValidationError(f"the target must have one value per row ({n})", code="length_mismatch", field="y")

@@ -25,7 +25,8 @@ from microlend.scoring.woe_transformer import WoETransformer
 
 FORMAT_VERSION = 1
 BINNING_PARAMS = ("max_prebins", "min_bin_share", "min_bin_events", "min_bin_nonevents", "max_bins", "trend",
-                  "turn_gain", "min_category_share", "unseen", "categorical_features", "special_codes")
+                  "turn_gain", "min_rate_diff", "min_category_share", "unseen", "categorical_features",
+                  "special_codes")
 
 
 class Scorecard(ClassifierMixin, BaseEstimator):
@@ -33,7 +34,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, max_prebins: int = 20, min_bin_share: float = 0.05, min_bin_events: int = 5,
                  min_bin_nonevents: int = 5, max_bins: int | None = None, trend: str = "auto",
-                 turn_gain: float = 0.10, min_category_share: float = 0.01, unseen: str = "worst",
+                 turn_gain: float = 0.10, min_rate_diff: float = 0.0, min_category_share: float = 0.01,
+                 unseen: str = "worst",
                  categorical_features: list[str] | None = None, special_codes: dict | None = None,
                  bad_label=None,
                  min_iv: float = 0.02, max_corr: float = 0.7, use_stepwise: bool = False,
@@ -46,6 +48,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.max_bins = max_bins
         self.trend = trend
         self.turn_gain = turn_gain
+        self.min_rate_diff = min_rate_diff
         self.min_category_share = min_category_share
         self.unseen = unseen
         self.categorical_features = categorical_features
@@ -67,6 +70,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.classes_, y01 = binary_target(y, self.bad_label)
         if len(y01) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(y01)}")
+        if not (0 <= self.min_iv < np.inf and 0 < self.max_corr <= 1 and self.C > 0):
+            raise ValueError("min_iv must be >= 0, max_corr in (0, 1] and C > 0")
         scaling = Scaling(float(self.base_score), float(self.base_odds), float(self.pdo))
         self.binning_ = WoETransformer(**{k: getattr(self, k) for k in BINNING_PARAMS})
         self.binning_._fit_frame(frame, y01)

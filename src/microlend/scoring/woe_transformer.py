@@ -29,7 +29,8 @@ class WoETransformer(TransformerMixin, BaseEstimator):
 
     def __init__(self, *, max_prebins: int = 20, min_bin_share: float = 0.05, min_bin_events: int = 5,
                  min_bin_nonevents: int = 5, max_bins: int | None = None, trend: str = "auto",
-                 turn_gain: float = 0.10, min_category_share: float = 0.01, unseen: str = "worst",
+                 turn_gain: float = 0.10, min_rate_diff: float = 0.0, min_category_share: float = 0.01,
+                 unseen: str = "worst",
                  categorical_features: list[str] | None = None, special_codes: dict | None = None,
                  bad_label=None):
         self.max_prebins = max_prebins
@@ -39,6 +40,7 @@ class WoETransformer(TransformerMixin, BaseEstimator):
         self.max_bins = max_bins
         self.trend = trend
         self.turn_gain = turn_gain
+        self.min_rate_diff = min_rate_diff
         self.min_category_share = min_category_share
         self.unseen = unseen
         self.categorical_features = categorical_features
@@ -49,6 +51,7 @@ class WoETransformer(TransformerMixin, BaseEstimator):
         params = BinningParams(max_prebins=self.max_prebins, min_bin_share=self.min_bin_share,
                                min_bin_events=self.min_bin_events, min_bin_nonevents=self.min_bin_nonevents,
                                max_bins=self.max_bins, trend=self.trend, turn_gain=self.turn_gain,
+                               min_rate_diff=self.min_rate_diff,
                                min_category_share=self.min_category_share, unseen=self.unseen,
                                special_codes={k: tuple(v) for k, v in (self.special_codes or {}).items()})
         params.check()
@@ -60,6 +63,7 @@ class WoETransformer(TransformerMixin, BaseEstimator):
         if len(y01) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(y01)}")
         self._fit_frame(frame, y01)
+        del self._train_positions, self._train_values  # only a scorecard's fit needs them, and they are big
         return self
 
     def _fit_frame(self, frame: pd.DataFrame, y01: np.ndarray) -> None:

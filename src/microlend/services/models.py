@@ -323,6 +323,10 @@ def register(*, uow: UnitOfWork, artifact: dict, name: str = DEFAULT_NAME, actor
     digest = _digest(body)
     metrics_text = json.dumps(metrics, ensure_ascii=False, allow_nan=True)
     if _loader() is not None:
+        if fmt == "microlend.challenger":  # LightGBM aborts the process on a malformed text: read it apart first
+            from microlend.scoring.booster_text import verify_in_subprocess
+
+            verify_in_subprocess(artifact.get("booster"))
         _cached(digest, lambda: _build(json.loads(body)))
     now = clock.now()
     with uow:
