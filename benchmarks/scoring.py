@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--toad-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of our fit (best is reported)")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--peers", default="optbinning,lightgbm,toad", help="which peers to run")
     args = parser.parse_args()
     console = Console()
 
@@ -89,17 +90,20 @@ def main() -> None:
     single_us = single_applicant_us(model, rows)
 
     peers = {}
-    if not args.no_peers:
+    chosen = set() if args.no_peers else set(args.peers.split(","))
+    if "optbinning" in chosen:
         with console.status("optbinning at full size"):
             seconds, opt = timed(lambda: fit_optbinning(big, big_y))
             batch, _ = timed(lambda: predict_optbinning(opt, big))
             one, _ = timed(lambda: [predict_optbinning(opt, big.iloc[[i]]) for i in range(20)])
             peers["optbinning"] = (seconds, len(big) / batch, one / 20 * 1e6, len(big))
+    if "lightgbm" in chosen:
         with console.status("LightGBM (defaults) at full size"):
             seconds, gbm = timed(lambda: fit_lightgbm(big, big_y))
-            batch, _ = timed(lambda: predict_lightgbm(gbm, big, big))
-            one, _ = timed(lambda: [predict_lightgbm(gbm, big.iloc[[i]], big) for i in range(20)])
+            batch, _ = timed(lambda: predict_lightgbm(gbm, big))
+            one, _ = timed(lambda: [predict_lightgbm(gbm, big.iloc[[i]]) for i in range(20)])
             peers["LightGBM"] = (seconds, len(big) / batch, one / 20 * 1e6, len(big))
+    if "toad" in chosen:
         with console.status(f"toad at {args.toad_rows:,} rows"):
             small, small_y = big.head(args.toad_rows), big_y[: args.toad_rows]
             seconds, toad_model = timed(lambda: ToadScorecard().fit(small, small_y))

@@ -45,13 +45,18 @@ def resample(X: pd.DataFrame, y: np.ndarray, rows: int, *, jitter: float = 0.02,
     return big, y[pick]
 
 
-def as_categoricals(X: pd.DataFrame, like: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Text columns as pandas categoricals (categories from ``like`` when given), as LightGBM needs."""
+def category_dtypes(X: pd.DataFrame) -> dict[str, pd.CategoricalDtype]:
+    """The categories of each text column, learnt once from the training data."""
+    return {name: pd.CategoricalDtype(sorted(X[name].dropna().astype(str).unique()))
+            for name in X.columns if X[name].dtype.kind not in "ifub"}
+
+
+def as_categoricals(X: pd.DataFrame, dtypes: dict[str, pd.CategoricalDtype] | None = None) -> pd.DataFrame:
+    """Text columns as pandas categoricals (of the training data's categories when given), as LightGBM needs."""
+    dtypes = dtypes if dtypes is not None else category_dtypes(X)
     out = X.copy()
-    for name in out.columns:
-        if out[name].dtype.kind not in "ifub":
-            source = like[name] if like is not None else out[name]
-            out[name] = out[name].astype(pd.CategoricalDtype(sorted(source.dropna().astype(str).unique())))
+    for name, dtype in dtypes.items():
+        out[name] = out[name].astype(dtype)
     return out
 
 
@@ -106,10 +111,14 @@ class ToadScorecard:
 
 
 def fit_lightgbm(X: pd.DataFrame, y: np.ndarray):
+    """LightGBM with default settings; the categories it learnt ride along as ``category_dtypes_``."""
     import lightgbm
 
-    return lightgbm.LGBMClassifier(verbose=-1).fit(as_categoricals(X), y)
+    dtypes = category_dtypes(X)
+    model = lightgbm.LGBMClassifier(verbose=-1).fit(as_categoricals(X, dtypes), y)
+    model.category_dtypes_ = dtypes
+    return model
 
 
-def predict_lightgbm(model, X: pd.DataFrame, like: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(as_categoricals(X, like))[:, 1]
+def predict_lightgbm(model, X: pd.DataFrame) -> np.ndarray:
+    return model.predict_proba(as_categoricals(X, model.category_dtypes_))[:, 1]

@@ -44,7 +44,7 @@ def models(with_peers: bool):
     if with_peers:
         yield "optbinning Scorecard", lambda X, y, T: predict_optbinning(fit_optbinning(X, y), T)
         yield "toad scorecard", lambda X, y, T: ToadScorecard().fit(X, y).predict(T)
-        yield "LightGBM (defaults)", lambda X, y, T: predict_lightgbm(fit_lightgbm(X, y), T, X)
+        yield "LightGBM (defaults)", lambda X, y, T: predict_lightgbm(fit_lightgbm(X, y), T)
 
 
 def cross_validate(name: str, with_peers: bool) -> dict[str, tuple[float, list[float], float]]:
