@@ -25,15 +25,16 @@ def test_two_worker_processes_share_the_chunks(platform, db_url, monkeypatch):
     monkeypatch.setenv("MICROLEND_ENV", "test")
     build_book(platform.engine, loans=400, as_of=AS_OF, cipher=platform.cipher, seed=5)
     for n in (1, 2):
-        [report] = run_cob(platform, only=AS_OF + timedelta(days=n), options=CobOptions(workers=2, chunk_size=25))
+        [report] = run_cob(platform, only=AS_OF + timedelta(days=n), options=CobOptions(workers=2, chunk_size=5))
         assert report["loans"]["processed"] > 0
     day = AS_OF + timedelta(days=2)
     with platform.engine.connect() as conn:
         chunks = conn.execute(select(tables.cob_chunks).where(tables.cob_chunks.c.business_date == day)).all()
     assert chunks and all(c.status == "done" for c in chunks)
-    loan_chunks = [c for c in chunks if c.phase == "loans"]
-    processes = {c.worker.split(":")[1] for c in loan_chunks}
-    assert len(processes) == 2, processes  # both worker processes took chunks of the loans phase
+    processes = {c.worker.split(":")[1] for c in chunks}
+    # the date's two worker processes both took chunks (80 per phase: a slow start of one cannot leave it
+    # idle throughout the date)
+    assert len(processes) == 2, processes
     # Split or not, every loan is exactly where a fresh full computation puts it, and the books agree.
     with platform.uow() as uow:
         for loan in uow.session.scalars(select(Loan).where(tables.loans.c.status == "active")):
