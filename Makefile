@@ -38,6 +38,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/cob.py --loans 100000
 	$(PY) benchmarks/scoring.py
 	$(PY) benchmarks/scoring_quality.py
+	$(PY) benchmarks/rules.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .coverage

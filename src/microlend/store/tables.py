@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -423,4 +424,25 @@ model_events = Table(
     Column("actor", String(100), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("note", String(1000)),
+)
+
+
+# --- velocity windows (origination risk rules) ----------------------------------------
+
+#: One row per (event, key kind): every window aggregate is one range scan of
+#: ix_velocity_events_window. ``event_id`` groups the rows of one event (``distinct``
+#: joins on it) and makes re-recording the same ref a no-op.
+velocity_events = Table(
+    "velocity_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("event_id", String(64), nullable=False),  # sha256(kind, ref), or a random id when there is no ref
+    Column("kind", String(16), nullable=False),  # application | drawdown
+    Column("key_kind", String(16), nullable=False),  # id_number | phone | device | ip | card
+    Column("key_value", String(64), nullable=False),  # the keyed hash as given (sha256 of it when longer)
+    Column("amount", Money),
+    Column("ref", Text),
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("event_id", "key_kind", name="uq_velocity_events_event_key"),
+    Index("ix_velocity_events_window", "kind", "key_kind", "key_value", "at"),
+    Index("ix_velocity_events_at", "at"),  # pruning
 )
