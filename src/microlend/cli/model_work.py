@@ -176,11 +176,15 @@ def train(
                                               bands=params["bands"]).fit(X_fit, y_fit)
             models["challenger"].target_ = prepared.target  # y is already 0/1 here; name the real target
         progress.update(step, advance=1, description="evaluating")
+        evaluations = {}
         for kind, estimator in models.items():
-            artifact = estimator.to_artifact(target=prepared.target, notes=notes) if kind == "scorecard" \
-                else {**estimator.to_artifact(), "notes": notes + list(estimator.to_artifact().get("notes", []))}
+            if kind == "scorecard":
+                artifact = estimator.to_artifact(target=prepared.target, notes=notes)
+            else:
+                artifact = estimator.to_artifact()
+                artifact["notes"] = notes + list(artifact.get("notes", []))
             if X_val is not None:
-                evaluation = _evaluate(estimator.model_, X_val, y_val)
+                evaluation = evaluations[kind] = _evaluate(estimator.model_, X_val, y_val)
                 artifact["validation"] = {"rows": int(len(y_val)), "auc": evaluation.auc, "gini": evaluation.gini,
                                           "ks": evaluation.ks}
                 artifact["development"]["metrics"].update(
@@ -190,8 +194,7 @@ def train(
                 summary[kind] = artifact["development"]["metrics"]
             artifacts[kind] = artifact
         if report is not None:
-            evaluation = _evaluate(scorecard.model_, X_val if X_val is not None else X_fit,
-                                   y_val if y_val is not None else y_fit)
+            evaluation = evaluations.get("scorecard") or _evaluate(scorecard.model_, X_fit, y_fit)
             what = "hold-out" if X_val is not None else "development"
             _write(report, render_evaluation_html(evaluation, title=f"Scorecard evaluation ({what} sample)",
                                                   model_summary=artifacts["scorecard"]), "report")

@@ -250,9 +250,13 @@ class ScorecardModel:
             if self._features else np.zeros((len(frame), 0), dtype=np.int64)
 
     def score_frame(self, frame: pd.DataFrame) -> ScoredBatch:
-        score = np.full(len(frame), self.base_points, dtype=np.int64)
+        return self.score_positions(self.bin_index(frame), len(frame))
+
+    def score_positions(self, positions: dict[str, np.ndarray], rows: int) -> ScoredBatch:
+        """Scores from bin positions already found (``bin_index``), so a caller that needs both bins once."""
+        score = np.full(rows, self.base_points, dtype=np.int64)
         for f in self._features:
-            score += f.points[f.positions(self._column(frame, f.name))]
+            score += f.points[positions[f.name]]
         return ScoredBatch(score=score, pd=self.scaling.pd_from_score(score), band=bands_of(score, self.bands))
 
     def score_one(self, applicant: Mapping[str, object], reasons: int = 4) -> Decision:

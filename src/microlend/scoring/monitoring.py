@@ -269,13 +269,15 @@ def monitor(model: Any, frame: Any, y: Any = None) -> DriftReport:
     n = len(frame)
     if n == 0:
         raise ValidationError("the batch has no rows", code="empty", field="frame")
-    batch = model.score_frame(frame)
+    positions = model.bin_index(frame) if hasattr(model, "bin_index") else None
+    # bin once: the same positions give the CSI and, for a scorecard, the score
+    batch = model.score_positions(positions, n) if positions is not None and hasattr(model, "score_positions") \
+        else model.score_frame(frame)
     score = np.asarray(batch.score)
     score_stab = score_psi(dev["score_edges"], dev["score_counts"], score)
     notes: list[str] = []
     features: dict[str, Stability] = {}
-    if hasattr(model, "bin_index") and artifact.get("features"):
-        positions = model.bin_index(frame)
+    if positions is not None and artifact.get("features"):
         for feat in artifact["features"]:
             bins = feat["bins"]
             features[feat["name"]] = feature_csi([b["count"] for b in bins], np.asarray(positions[feat["name"]]),
