@@ -1,7 +1,7 @@
 """Anti-fraud and risk rules as versioned data, evaluated safely against facts and velocity windows.
 
-``language`` parses rule sets (YAML or JSON) and compiles their expressions into
-closures once, at load; ``engine`` evaluates a compiled set; ``velocity`` is the
+``language`` parses rule sets (YAML or JSON) and ``expressions`` compiles their expressions
+into closures once, at load; ``engine`` evaluates a compiled set; ``velocity`` is the
 interface to the windowed counters; ``builtin`` ships the default rule sets.
 """
 

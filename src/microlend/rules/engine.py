@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from microlend.errors import ValidationError
-from microlend.rules.language import OUTCOMES, SEVERITY, RuleSet, _Context
+from microlend.rules.expressions import _Context
+from microlend.rules.language import OUTCOMES, SEVERITY, RuleSet
 from microlend.rules.velocity import VelocityStore
 
 
