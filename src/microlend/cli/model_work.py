@@ -21,6 +21,8 @@ from microlend.cli.common import console, err_console, platform, print_json
 from microlend.errors import ValidationError
 
 DataArg = Annotated[Path, typer.Argument(metavar="DATA", help="CSV (.csv, .csv.gz, .tsv) or Parquet file")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="VERSION, NAME:VERSION or NAME (default: champion)")]
+NameOpt = Annotated[str, typer.Option("--name", help="The model's name")]
 
 
 def _progress() -> Progress:
@@ -253,9 +255,8 @@ def _model(ref: str | None, name: str):
 
 def report(
     data: DataArg,
-    ref: Annotated[Optional[str], typer.Option("--model", help="VERSION, NAME:VERSION or NAME (default: champion)")]
-    = None,
-    name: Annotated[str, typer.Option("--name", help="The model's name")] = "default",
+    ref: ModelOpt = None,
+    name: NameOpt = "default",
     out: Annotated[Path, typer.Option(help="Write the HTML report here")] = Path("model-report.html"),
     target: Annotated[Optional[str], typer.Option(help="Target column (default: the model's)")] = None,
     bad: Annotated[Optional[str], typer.Option(help="Bad value (default: the model's)")] = None,
@@ -286,9 +287,8 @@ def report(
 
 def monitor(
     data: DataArg,
-    ref: Annotated[Optional[str], typer.Option("--model", help="VERSION, NAME:VERSION or NAME (default: champion)")]
-    = None,
-    name: Annotated[str, typer.Option("--name", help="The model's name")] = "default",
+    ref: ModelOpt = None,
+    name: NameOpt = "default",
     out: Annotated[Optional[Path], typer.Option(help="Write the HTML drift report here")] = None,
     target: Annotated[Optional[str], typer.Option(help="Target column, when the batch has outcomes")] = None,
     bad: Annotated[Optional[str], typer.Option(help="Bad value (default: the model's)")] = None,
@@ -325,9 +325,8 @@ def monitor(
 
 def score(
     data: DataArg,
-    ref: Annotated[Optional[str], typer.Option("--model", help="VERSION, NAME:VERSION or NAME (default: champion)")]
-    = None,
-    name: Annotated[str, typer.Option("--name", help="The model's name")] = "default",
+    ref: ModelOpt = None,
+    name: NameOpt = "default",
     out: Annotated[Path, typer.Option(help="Write scores here (CSV)")] = Path("scores.csv"),
     keep: Annotated[Optional[str], typer.Option(help="Columns to copy beside the scores (comma-separated)")] = None,
 ) -> None:
