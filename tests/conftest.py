@@ -124,6 +124,23 @@ def make_line(platform, make_customer):
     return factory
 
 
+@pytest.fixture
+def known_device(platform):
+    """``known_device(customer_id)`` records a device as the customer's (as an approved application or
+    drawdown would) and returns its id, for borrower drawdowns that must name their device."""
+    from microlend.services.origination.keys import key_hash, normalize_device
+    from microlend.services.origination.settle import remember_device
+
+    def factory(customer_id: int, device_id: str = "test-phone-0001") -> str:
+        with platform.uow() as uow:
+            remember_device(uow, customer_id, key_hash(platform.cipher, "device", normalize_device(device_id)),
+                            platform.clock.now())
+            uow.commit()
+        return device_id
+
+    return factory
+
+
 # --- HTTP ---------------------------------------------------------------------
 @pytest.fixture
 def client(platform):

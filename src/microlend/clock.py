@@ -76,13 +76,16 @@ class BookClock:
         from sqlalchemy import func, select
         from sqlalchemy.exc import DBAPIError
 
+        from microlend.store.database import READ_ONLY
         from microlend.store.tables import cob_runs
 
         moment = time.monotonic()
         if self._cached is not None and moment - self._cached[0] < self._ttl:
             return self._cached[1]
         try:
-            with self._engine.connect() as conn:
+            # A read-only connection: on SQLite it must not queue for the write lock, which the caller's own
+            # unit of work may hold (a grant reads the business date inside its transaction).
+            with self._engine.execution_options(**READ_ONLY).connect() as conn:
                 book = conn.execute(select(func.max(cob_runs.c.business_date))).scalar()
         except DBAPIError:  # a database not migrated yet has no calendar: the fallback's date
             book = None

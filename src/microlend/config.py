@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     #: Minimum and maximum age of an applicant on the application date.
     min_applicant_age: int = 18
     max_applicant_age: int = 55
+    #: Seconds a process keeps the active rule sets, policy, products and champion before reading them again
+    #: (changes made in the same process apply at once; 0 reads them on every decision).
+    config_cache_seconds: float = Field(1.0, ge=0, le=60)
+    #: Redis for velocity counters (``redis://host:6379/0``); empty keeps them in the database.
+    redis_url: str = ""
+    #: Key prefix of the velocity counters in Redis (one per platform sharing a Redis).
+    redis_prefix: str = Field("microlend:velocity", min_length=1, max_length=100)
 
     @field_validator("field_keys")
     @classmethod

@@ -8,10 +8,15 @@ from datetime import date
 
 import pytest
 from api_helpers import assert_error
+from origination_helpers import DEFAULT_BANDS, good_person, review_case, store_policy, uniform_document
+from origination_helpers import body as application_body
 from test_models_api import scorecard
 
+from microlend.rules.policy import default_policy
 from microlend.security.api_keys import Role
 from microlend.services import keys, models
+from microlend.services.origination import block_list, rule_sets
+from microlend.simulation.demo_model import install_demo_scorecard
 from microlend.simulation.people import make_person
 
 TODAY = date(2026, 3, 10)
@@ -143,8 +148,14 @@ def test_unknown_path_and_wrong_method(client, auth):
 
 
 # --- role matrix ------------------------------------------------------------------
-# (method, path template, body, {role: expected status}); "s" = staff only, "a" = admin only, "*" = everyone.
+# (method, path template, body, who[, placeholders]); who: "s" = staff only, "a" = admin only, "*" = everyone.
+# ``placeholders`` maps a placeholder of the template to another key of the test's ids, where two
+# operations share a placeholder name for different things (a collections case and a review case).
+# Rows run in this order, so state-changing ones are ordered for every role's run to succeed.
 ALL, STAFF, ADMIN = "*", "s", "a"
+#: The guarantor's own (borrower) key or an admin recording a written answer; an operator may not vouch.
+GUARANTOR = "g"
+RULES = {"name": "rules"}  # the matrix's rule set, not the model called "default"
 MATRIX = [
     ("GET", "/v1/health", None, ALL),
     ("GET", "/v1/me", None, ALL),
@@ -166,7 +177,7 @@ MATRIX = [
     ("POST", "/v1/credit-lines/{line_id}/freeze", {"reason": "matrix"}, STAFF),
     ("POST", "/v1/credit-lines/{line_id}/unfreeze", {"reason": "matrix"}, STAFF),
     ("POST", "/v1/credit-lines/{line_id}/limit", {"limit": "30000", "reason": "matrix"}, STAFF),
-    ("POST", "/v1/credit-lines/{line_id}/drawdowns", {"amount": "500", "term": 5}, ALL),
+    ("POST", "/v1/credit-lines/{line_id}/drawdowns", "drawdown", ALL),  # from the customer's known device
     ("GET", "/v1/drawdowns/{drawdown_id}", None, ALL),
     ("GET", "/v1/loans/{loan_id}", None, ALL),
     ("GET", "/v1/loans/{loan_id}/schedule", None, ALL),
@@ -186,10 +197,53 @@ MATRIX = [
     ("POST", "/v1/models", "model", ADMIN),
     ("GET", "/v1/models/{name}/{version}", None, STAFF),
     ("POST", "/v1/models/{name}/{version}/promote", {}, ADMIN),  # v1, the champion already: 200, unchanged
-    ("POST", "/v1/models/{name}/{version}/retire", {}, ADMIN),  # run on v2, a challenger (the champion cannot be)
+    # run on v2, a challenger (the champion cannot be retired)
+    ("POST", "/v1/models/{name}/{version}/retire", {}, ADMIN, {"version": "challenger"}),
     ("POST", "/v1/scores", {"applicant": {"income": 150, "home": "own"}}, STAFF),
+    # origination: applications (the customer's own approved one; another awaiting this customer as guarantor)
+    ("POST", "/v1/applications", "application", STAFF),
+    ("GET", "/v1/applications", None, STAFF),
+    ("GET", "/v1/applications/{application_id}", None, ALL),
+    ("POST", "/v1/applications/{application_id}/guarantor", {"accept": True}, GUARANTOR,
+     {"application_id": "guaranteed_id"}),
+    ("GET", "/v1/policy", None, STAFF),
+    ("GET", "/v1/policy/versions", None, STAFF),
+    ("POST", "/v1/policy", "policy", ADMIN),
+    ("POST", "/v1/policy/downturn", {"on": True, "note": "matrix"}, ADMIN),
+    # the review queue: claim then approve one case; release and reject cases the caller claimed beforehand
+    ("GET", "/v1/reviews", None, STAFF),
+    ("GET", "/v1/reviews/{case_id}", None, STAFF, {"case_id": "review_id"}),
+    ("POST", "/v1/reviews/{case_id}/claim", {}, STAFF, {"case_id": "review_id"}),
+    ("POST", "/v1/reviews/{case_id}/approve", {"note": "matrix", "limit": "5000"}, STAFF,  # below the offer
+     {"case_id": "review_id"}),
+    ("POST", "/v1/reviews/{case_id}/release", {"note": "matrix"}, STAFF, {"case_id": "claimed_review_id"}),
+    ("POST", "/v1/reviews/{case_id}/reject", {"note": "matrix"}, STAFF, {"case_id": "claimed_review2_id"}),
+    # rule sets (v1 and v2 stored as drafts: v2 shadowed, v1 activated, then v2 retired) and the block list
+    ("GET", "/v1/rule-sets", None, STAFF),
+    ("POST", "/v1/rule-sets", "rule_set", ADMIN),
+    ("GET", "/v1/rule-sets/{name}/{version}", None, STAFF, RULES),
+    ("POST", "/v1/rule-sets/{name}/{version}/shadow", None, ADMIN, {**RULES, "version": "rules_v2"}),
+    ("GET", "/v1/rule-sets/{name}/{version}/shadow-report", None, STAFF, {**RULES, "version": "rules_v2"}),
+    ("POST", "/v1/rule-sets/backtest", {"name": "matrix-rules", "version": 2}, STAFF),
+    ("POST", "/v1/rule-sets/{name}/{version}/activate", None, ADMIN, RULES),
+    ("POST", "/v1/rule-sets/{name}/{version}/retire", None, ADMIN, {**RULES, "version": "rules_v2"}),
+    ("GET", "/v1/block-list", None, STAFF),
+    ("POST", "/v1/block-list", {"kind": "device", "value": "matrix-device-{n}", "reason": "matrix"}, ADMIN),
+    ("DELETE", "/v1/block-list/{entry_id}", None, ADMIN),
     ("POST", "/v1/credit-lines/{line_id}/close", {"reason": "matrix"}, STAFF),
+    # step-up verification last: a pause would refuse the drawdown rows
+    ("GET", "/v1/customers/{customer_id}/pauses", None, ALL),
+    ("POST", "/v1/customers/{customer_id}/pause", {"reason": "matrix"}, STAFF),
+    # well-formed elements that are not the customer's: a recorded, failed attempt (200), the pause kept
+    ("POST", "/v1/customers/{customer_id}/verification", {"name": "王芳", "id_number": "11010519491231002X",
+                                                          "phone": "13800000000", "bank_card": "6222020000000000000"},
+     ALL),
 ]
+
+MATRIX_RULES = ("name: matrix-rules\nversion: {version}\nstage: application\nrules:\n"
+                "  - id: many_apps\n"
+                "    when: count(\"application\", by=\"id_number\", within=\"1h\") >= 50\n"
+                "    outcome: review\n    reason: Many applications\n")
 
 
 def open_case(platform, loan_id: int) -> int:
@@ -207,28 +261,66 @@ def open_case(platform, loan_id: int) -> int:
         )).inserted_primary_key[0]
 
 
+def apply(client, headers, payload: dict) -> dict:
+    r = client.post("/v1/applications", json=payload, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def origination_state(client, platform, operator) -> dict:
+    """The matrix customer (approved by application: line, loan), three referred applications, one
+    awaiting the customer as guarantor, rule sets v1 and v2 and a block-list entry."""
+    install_demo_scorecard(platform)
+    my_body = application_body(good_person(platform, 700), declared_income="8000.00")
+    mine = apply(client, operator, my_body)
+    assert mine["status"] == "approved", mine["reasons"]
+    ids = {"customer_id": mine["customer_id"], "line_id": mine["credit_line_id"], "application_id": mine["id"],
+           "device_id": my_body["device_id"]}
+    for key, n in (("review_id", 701), ("claimed_review_id", 702), ("claimed_review2_id", 703)):
+        who = good_person(platform, n)
+        platform.kyc.steer(who.id_number, "timeout")  # referred with the policy's offer (an operator may grant it)
+        referred = apply(client, operator, application_body(who))
+        assert referred["status"] == "review", referred["reasons"]
+        ids[key] = review_case(platform, referred["id"]).id
+    store_policy(platform, uniform_document({**DEFAULT_BANDS["D"], "action": "risk_share"}, name="matrix-share"))
+    guaranteed = apply(client, operator, application_body(good_person(platform, 704), risk_sharing={
+        "kind": "guarantor", "guarantor_customer_id": mine["customer_id"]}))
+    assert guaranteed["status"] == "awaiting_guarantor", guaranteed["reasons"]
+    ids["guaranteed_id"] = guaranteed["id"]
+    for version in (1, 2):
+        rule_sets.store_rule_set(uow=platform.uow(), clock=platform.clock, text=MATRIX_RULES.format(version=version),
+                                 actor="matrix")
+    ids.update(rules="matrix-rules", rules_v2=2)
+    ids["entry_id"] = block_list.add(uow=platform.uow(), cipher=platform.cipher, clock=platform.clock, kind="phone",
+                                     value="13812345678", reason="matrix", actor="matrix").id
+    return ids
+
+
 def test_matrix_covers_every_operation(client):
     spec = client.get("/openapi.json").json()
     in_app = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
-    in_matrix = {(method, path) for method, path, _, _ in MATRIX}
+    in_matrix = {(method, path) for method, path, *_ in MATRIX}
     assert in_app == in_matrix
 
 
 @pytest.mark.parametrize("role", ["admin", "operator", "borrower"])
-def test_role_matrix(client, auth, make_line, role):
-    line = make_line()
-    operator = auth("operator")
-    drawdown = draw(client, operator, line.id)
-    ids = {"code": "REVOLVE", "customer_id": line.customer_id, "line_id": line.id, "drawdown_id": drawdown["id"],
-           "loan_id": drawdown["loan_id"], "case_id": open_case(client.app.state.platform, drawdown["loan_id"]),
-           "business_date": "2026-03-10"}
+def test_role_matrix(client, auth, role):
     platform = client.app.state.platform
+    operator = auth("operator")
+    ids = origination_state(client, platform, operator)
+    drawdown = draw(client, operator, ids["line_id"])
+    ids.update(code="REVOLVE", drawdown_id=drawdown["id"], loan_id=drawdown["loan_id"],
+               case_id=open_case(platform, drawdown["loan_id"]), business_date="2026-03-10")
     for _ in range(2):  # default v1 (the champion) and v2
         models.register(uow=platform.uow(), artifact=scorecard(), actor="matrix", clock=platform.clock)
     models.promote(uow=platform.uow(), name="default", version=1, actor="matrix", clock=platform.clock)
-    ids.update(name="default", version=1)
-    headers = auth(role, line.customer_id if role == "borrower" else None)
-    for n, (method, template, body, who) in enumerate(MATRIX):
+    ids.update(name="default", version=1, challenger=2)
+    headers = auth(role, ids["customer_id"] if role == "borrower" else None)
+    if role != "borrower":  # cases this caller claimed, to release and to reject
+        for key in ("claimed_review_id", "claimed_review2_id"):
+            claimed = client.post(f"/v1/reviews/{ids[key]}/claim", json={}, headers=headers)
+            assert claimed.status_code == 200, claimed.text
+    for n, (method, template, body, who, *rest) in enumerate(MATRIX):
         if body == "new_customer":
             p = person(100 + n)
             body = {"name": p.name, "id_number": p.id_number, "phone": p.phone, "bank_card": p.bank_card}
@@ -241,11 +333,21 @@ def test_role_matrix(client, auth, make_line, role):
             body = {"customer_id": other.json()["id"], "limit": "5000"}
         elif body == "model":
             body = {"artifact": scorecard()}
+        elif body == "drawdown":
+            body = {"amount": "500", "term": 5, "device_id": ids["device_id"]}
+        elif body == "application":
+            body = application_body(good_person(platform, 800 + n))
+        elif body == "policy":
+            body = {"document": {**default_policy().to_document(), "name": "matrix-policy"}, "note": "matrix"}
+        elif body == "rule_set":
+            body = {"source": MATRIX_RULES.format(version=3)}
         elif isinstance(body, dict):
             body = {k: v.format(n=n) if isinstance(v, str) else v for k, v in body.items()}
-        path = template.format(**{**ids, "version": 2} if template.endswith("/retire") else ids)
+        placeholders = rest[0] if rest else {}
+        path = template.format(**{**ids, **{name: ids[key] for name, key in placeholders.items()}})
         r = client.request(method, path, json=body, headers=headers)
-        allowed = who == ALL or (who == STAFF and role != "borrower") or (who == ADMIN and role == "admin")
+        allowed = who == ALL or (who == STAFF and role != "borrower") or (who == ADMIN and role == "admin") \
+            or (who == GUARANTOR and role != "operator")
         label = f"{role} {method} {template}"
         if allowed:
             assert r.status_code in (200, 201), f"{label}: {r.status_code} {r.text}"
@@ -313,6 +415,23 @@ def test_borrower_reading_another_customer_gets_404(client, two_borrowers, templ
     # indistinguishable from an id that does not exist
     missing = {k: 999999 for k in two_borrowers["theirs"]}
     assert_error(client.get(template.format(**missing), headers=me), 404, code, field)
+
+
+def test_borrower_reads_own_application_only(client, auth, platform):
+    """An applicant's borrower key reads their application in short (no decision record); another's
+    application answers 404 as a missing one does."""
+    install_demo_scorecard(platform)
+    operator = auth("operator")
+    mine, theirs = (apply(client, operator, application_body(good_person(platform, n))) for n in (710, 711))
+    assert mine["status"] == theirs["status"] == "approved"
+    me = auth("borrower", mine["customer_id"])
+    own = client.get(f"/v1/applications/{mine['id']}", headers=me)
+    assert own.status_code == 200, own.text
+    assert (own.json()["id"], own.json()["status"]) == (mine["id"], "approved")
+    assert own.json()["decision_record"] is None and own.json()["id_number"] is None
+    for application_id in (theirs["id"], 999999):
+        assert_error(client.get(f"/v1/applications/{application_id}", headers=me), 404, "application_not_found",
+                     "application_id")
 
 
 def _snapshot(client, world):

@@ -106,11 +106,20 @@ def test_drawdown_happy_path(client, staff, make_line, rail, term):
     assert rail.instructions[-1][0] == "disburse" and rail.instructions[-1][2] == Decimal("12345.67")
 
 
-def test_borrower_draws_on_own_line(client, auth, make_line):
+def test_borrower_draws_on_own_line(client, auth, make_line, known_device):
     line = make_line()
-    r = draw(client, auth("borrower", line.customer_id), line.id, "500", 5, method="equal_installment")
+    borrower = auth("borrower", line.customer_id)
+    device = known_device(line.customer_id)
+    r = draw(client, borrower, line.id, "500", 5, method="equal_installment", device_id=device)
     assert r.status_code == 201, r.text
     assert r.json()["method"] == "equal_installment"
+
+
+def test_a_borrower_must_name_the_device(client, auth, make_line):
+    line = make_line()
+    r = draw(client, auth("borrower", line.customer_id), line.id, "500", 5)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "device_id_required"
+    assert r.json()["error"]["field"] == "device_id"
 
 
 @pytest.mark.parametrize("amount,term,status,code,field", [

@@ -25,7 +25,7 @@ def test_migrations_match_the_table_definitions(platform):
         # Types are stored per dialect by our TypeDecorators; compare tables, columns, keys and indexes.
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), tables.metadata)
     assert diffs == []
-    assert current_revision(platform.engine) == "0004"
+    assert current_revision(platform.engine) == "0005"
 
 
 def test_upgrade_downgrade_upgrade_on_a_fresh_sqlite(tmp_path):

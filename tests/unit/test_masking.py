@@ -261,3 +261,21 @@ def test_install_on_given_logger(
     assert sum(isinstance(f, RedactingFilter) for f in logger.filters) == 1
     logger.warning("phone %s", "13812345678")
     assert stream.getvalue() == "phone 138****5678\n"
+
+
+def test_the_filter_keeps_masked_arguments_for_formatters_that_read_them():
+    """uvicorn's access formatter unpacks record.args; the filter masks them in place instead of
+    collapsing them into the message (which made every access line a logging error)."""
+    import logging
+
+    from microlend.security.masking import RedactingFilter
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/v1/customers?phone=13812345678", "1.1", 200), None)
+    assert RedactingFilter().filter(record)
+    client, method, path, version, status = record.args
+    assert status == 200 and method == "GET" and "13812345678" not in path
+    assert "13812345678" not in record.getMessage()
+    numeric = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "phone %d", (13812345678,), None)
+    assert RedactingFilter().filter(numeric)
+    assert numeric.args == () and "13812345678" not in numeric.getMessage()

@@ -8,7 +8,20 @@ from fastapi import FastAPI
 
 from microlend import __version__
 from microlend.api.errors import install_error_handlers
-from microlend.api.routers import cob, collections, credit_lines, customers, loans, misc, models, products
+from microlend.api.routers import (
+    applications,
+    cob,
+    collections,
+    credit_lines,
+    customers,
+    loans,
+    misc,
+    models,
+    products,
+    reviews,
+    rule_sets,
+    verification,
+)
 from microlend.security.masking import install_log_redaction
 from microlend.services.platform import Platform
 
@@ -36,6 +49,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.platform = platform
     install_error_handlers(app)
-    for module in (misc, customers, products, credit_lines, loans, collections, cob, models):
+    for module in (misc, customers, products, credit_lines, loans, collections, cob, models, applications, reviews,
+                   rule_sets, verification):
         app.include_router(module.router)
     return app

@@ -239,6 +239,8 @@ class DrawdownCreate(Strict):
     term: Term
     method: Literal["equal_principal", "equal_installment"] | None = None
     purpose: str | None = Field(None, max_length=200)
+    device_id: str | None = Field(None, max_length=128, description="The borrower's device (drawdown risk rules)")
+    ip: str | None = Field(None, max_length=45, description="The borrower's IP address (drawdown risk rules)")
 
 
 class DrawdownRead(BaseModel):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
+from microlend.cli.applications import applications_app, policy_app
 from microlend.cli.cob import cob_app
 from microlend.cli.collections import collections_app
 from microlend.cli.common import console, handle_errors, parse_date, platform, print_json
 from microlend.cli.model import model_app
 from microlend.cli.quote import quote
+from microlend.cli.reviews import customers_app, reviews_app
+from microlend.cli.rules import rules_app
 from microlend.security.api_keys import Role
 
 app = typer.Typer(help="Microlend: online micro-lending with risk control built in.", no_args_is_help=True,
@@ -31,6 +35,11 @@ app.add_typer(repayments_app, name="repayments")
 app.add_typer(collections_app, name="collections")
 app.add_typer(cob_app, name="cob")
 app.add_typer(model_app, name="model")
+app.add_typer(applications_app, name="applications")
+app.add_typer(policy_app, name="policy")
+app.add_typer(rules_app, name="rules")
+app.add_typer(reviews_app, name="reviews")
+app.add_typer(customers_app, name="customers")
 app.command()(quote)
 
 
@@ -177,6 +186,28 @@ def demo_load() -> None:
     console.print(f"demo data: {made} customers created" if made else "demo data already present")
 
 
+@demo_app.command("train-scorecard")
+@handle_errors
+def demo_train_scorecard(
+    rows: Annotated[int, typer.Option(min=200, help="Simulated applicants to train and validate on")] = 20_000,
+    out: Annotated[Optional[Path], typer.Option(help="Write the artifact here (default: the packaged demo "
+                                                     "scorecard in the source tree)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the simulated applicants (default: the packaged "
+                                                     "model's)")] = None,
+) -> None:
+    """Regenerate the demo scorecard (simulated applicants; a DEMO model, not for lending decisions)."""
+    from microlend.cli.model_work import _writable
+    from microlend.simulation.demo_model import DEMO_SEED, PACKAGED_PATH, train_demo_scorecard
+
+    target = out or PACKAGED_PATH
+    _writable(target, "out")  # refused before a minute of simulation, not after
+    artifact = train_demo_scorecard(rows=rows, seed=DEMO_SEED if seed is None else seed, out=target)
+    metrics = artifact["validation"]
+    console.print(f"features: {', '.join(f['name'] for f in artifact['features'])}")
+    console.print(f"demo scorecard written to {target}: hold-out AUC {metrics['auc']:.4f}, KS {metrics['ks']:.4f} "
+                  f"on {metrics['rows']:,} rows", soft_wrap=True)
+
+
 @demo_app.command("run")
 def demo_run() -> None:
     """What `make run` does: migrate, load demo data once, print the URL and an admin key, serve."""
@@ -192,6 +223,12 @@ def demo_run() -> None:
     closed = run_cob(p)  # bring the book to today (each date since the last start, in order)
     if closed:
         console.print(f"close of business run through {closed[-1]['business_date']}")
+    from microlend.simulation.demo_model import install_demo_scorecard
+
+    demo_model = install_demo_scorecard(p)  # champion only when the lender has none of their own
+    if demo_model is not None:
+        console.print("scoring: the DEMO scorecard (trained on simulated applicants) is the champion until "
+                      "you train and promote your own")
     with p.uow() as uow:  # one fresh demo admin key per start; the previous one stops working
         uow.api_keys.revoke_named("make-run admin", at=p.clock.now())
         uow.commit()
@@ -201,6 +238,8 @@ def demo_run() -> None:
     console.print(f"[bold]Microlend API[/] {url}/v1   docs {url}/docs")
     console.print(f"[bold]Admin API key[/] (valid until the next `make run`): {new.token}", soft_wrap=True)
     console.print(f"try: curl -H 'Authorization: Bearer {new.token}' {url}/v1/customers", soft_wrap=True)
+    console.print("apply: see docs/origination.md (POST /v1/applications) for a ready-to-send application",
+                  soft_wrap=True)
     serve(None, None)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 
 from microlend.errors import BusinessRuleError, ValidationError
 from microlend.money import D, is_whole_fen
@@ -119,7 +120,13 @@ def validate_product(product: LoanProduct) -> LoanProduct:
 
 
 def dearest_price(product: LoanProduct, daily_rate: Decimal) -> tuple[Decimal, str]:
-    """The highest annualized rate a drawdown at ``daily_rate`` can have, and where it occurs."""
+    """The highest annualized rate a drawdown at ``daily_rate`` can have, and where it occurs (remembered per
+    product and rate: it prices every term and method, and every grant asks)."""
+    return _dearest_price(product, daily_rate)
+
+
+@lru_cache(maxsize=1024)
+def _dearest_price(product: LoanProduct, daily_rate: Decimal) -> tuple[Decimal, str]:
     from microlend.lending.cap import dearest_apr  # local: cap imports this module
 
     amounts = sorted({product.drawdown_min, max(product.drawdown_min, min(Decimal("10000"), product.line_max))})

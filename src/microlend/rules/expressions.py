@@ -45,7 +45,7 @@ FACT_FIELDS: dict[str, frozenset[str] | None] = {
     }),
     "statements": frozenset({
         "months", "income_monthly_avg", "income_monthly_min", "outflow_monthly_avg", "balance_avg",
-        "salary_months", "bounced", "gambling", "income_volatility",
+        "salary_months", "income_volatility",
     }),
     "findings": None,
     "line": frozenset({

@@ -121,12 +121,20 @@ class RedactingFilter(logging.Filter):
     """Rewrite each record with identifiers masked; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string must not break the caller
-            message = f"{record.msg} args={record.args!r}"
-        record.msg = redact_text(message)
-        record.args = ()
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(record.msg, str) and isinstance(args, tuple) and all(
+                isinstance(a, str) or redact_text(str(a)) == str(a) for a in args):
+            # uvicorn's access formatter unpacks (client, method, path, version, status) from the arguments:
+            # mask them in place (collapsing them into the message made every access line a logging error).
+            record.msg = redact_text(record.msg)
+            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a bad format string must not break the caller
+                message = f"{record.msg} args={record.args!r}"
+            record.msg = redact_text(message)
+            record.args = ()
         # Formatters reuse exc_text when set, so the traceback text is masked too.
         if record.exc_info and not record.exc_text:
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))

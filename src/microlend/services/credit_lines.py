@@ -30,26 +30,8 @@ def grant_line(
     daily_rate: Decimal | None = None, actor: str, reason: str = "granted by operator",
 ) -> CreditLine:
     with uow:
-        # The customer row is locked so two grants for one customer cannot both pass the check below
-        # (a partial unique index on open lines backs it up).
-        customer = require(uow.customers.get(customer_id, for_update=True), "customer", customer_id, "customer_id")
-        product = require(uow.products.get(product_code), "product", product_code, "product_code")
-        if not product.active:
-            raise BusinessRuleError(f"product {product_code} is not active", code="product_inactive", field="product_code")
-        product.check_line_limit(limit)
-        rate = product.daily_rate_max if daily_rate is None else daily_rate
-        check_line_price(product, rate)
-        if any(line.status != LineStatus.CLOSED.value and line.product_code == product_code
-               for line in uow.lines.list_for_customer(customer_id)):
-            raise ConflictError("the customer already has an open line for this product", code="line_exists", field="customer_id")
-        if customer.status != "active":
-            raise BusinessRuleError("the customer is not active", code="customer_inactive", field="customer_id")
-        line = uow.lines.add(CreditLine(
-            customer_id=customer_id, product_code=product_code, limit=limit, daily_rate=rate,
-            opened_on=clock.business_date(),
-        ))
-        uow.lines.add_event(line.id, LineEvent(LineEventKind.GRANTED, None, limit, reason),
-                            actor=actor, business_date=clock.business_date(), at=clock.now())
+        line = grant_in_transaction(uow=uow, clock=clock, customer_id=customer_id, product_code=product_code,
+                                    limit=limit, daily_rate=daily_rate, actor=actor, reason=reason)
         try:
             uow.commit()
         except IntegrityError as exc:
@@ -58,6 +40,37 @@ def grant_line(
                                     code="line_exists", field="customer_id") from exc
             raise
         return line
+
+
+def grant_in_transaction(
+    *, uow: UnitOfWork, clock: Clock, customer_id: int, product_code: str, limit: Decimal,
+    daily_rate: Decimal | None = None, actor: str, reason: str, allow_paused: bool = False,
+) -> CreditLine:
+    """Grant a line inside the caller's open unit of work (origination grants with its decision record).
+
+    ``allow_paused``: a customer paused for step-up verification may be granted a line (no drawdown
+    is possible until the pause is released)."""
+    # The customer row is locked so two grants for one customer cannot both pass the check below
+    # (a partial unique index on open lines backs it up).
+    customer = require(uow.customers.get(customer_id, for_update=True), "customer", customer_id, "customer_id")
+    product = require(uow.products.get(product_code), "product", product_code, "product_code")
+    if not product.active:
+        raise BusinessRuleError(f"product {product_code} is not active", code="product_inactive", field="product_code")
+    product.check_line_limit(limit)
+    rate = product.daily_rate_max if daily_rate is None else daily_rate
+    check_line_price(product, rate)
+    if any(line.status != LineStatus.CLOSED.value and line.product_code == product_code
+           for line in uow.lines.list_for_customer(customer_id)):
+        raise ConflictError("the customer already has an open line for this product", code="line_exists", field="customer_id")
+    if customer.status != "active" and not (allow_paused and customer.status == "paused"):
+        raise BusinessRuleError("the customer is not active", code="customer_inactive", field="customer_id")
+    line = uow.lines.add(CreditLine(
+        customer_id=customer_id, product_code=product_code, limit=limit, daily_rate=rate,
+        opened_on=clock.business_date(),
+    ))
+    uow.lines.add_event(line.id, LineEvent(LineEventKind.GRANTED, None, limit, reason),
+                        actor=actor, business_date=clock.business_date(), at=clock.now())
+    return line
 
 
 def _change(uow: UnitOfWork, clock: Clock, line_id: int, actor: str, action) -> CreditLine:

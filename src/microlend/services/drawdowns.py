@@ -14,6 +14,7 @@ while waiting on a bank:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
@@ -43,13 +44,19 @@ def request_drawdown(
     *, uow: UnitOfWork, rail: PaymentRail, cipher: FieldCipher, clock: Clock, line_id: int,
     amount: Decimal, term: int, method: RepaymentMethod | None = None, purpose: str | None = None,
     idempotency_scope: str = "system", idempotency_key: str | None = None, request_fingerprint: str | None = None,
+    risk_check: Callable[[], object] | None = None,
 ) -> Drawdown:
+    """``risk_check``: the real-time risk check (origination's drawdown rules), run once per new request before
+    anything is reserved; it raises to refuse. A replayed request returns its first result without a new check."""
     amount = check_amount(amount)
     if idempotency_key:
         existing = _by_key(uow, idempotency_scope, idempotency_key)
         if existing is not None:
             check_replay(existing, request_fingerprint)
             return _resume(uow=uow, rail=rail, cipher=cipher, clock=clock, drawdown=existing)
+    if risk_check is not None:
+        _precheck(uow=uow, line_id=line_id, amount=amount, term=term, method=method)
+        risk_check()
     try:
         drawdown, card = _reserve(
             uow=uow, clock=clock, line_id=line_id, amount=amount, term=term, method=method, purpose=purpose,
@@ -85,7 +92,12 @@ def _reserve(*, uow: UnitOfWork, clock: Clock, line_id: int, amount: Decimal, te
         method = method or product.default_method
         product.check_method(method)
         line.check_drawdown(amount, product)
-        customer = require(uow.customers.get(line.customer_id), "customer", line.customer_id, "customer_id")
+        # Locked: a step-up pause committed by a concurrent check (or staff) is seen here, whoever calls.
+        customer = require(uow.customers.get(line.customer_id, for_update=True), "customer", line.customer_id,
+                           "customer_id")
+        if customer.status == "paused":
+            raise BusinessRuleError("the customer is paused until they pass verification again",
+                                    code="customer_paused", field="customer_id")
         if not customer.has_bound_card:
             raise BusinessRuleError("bind a bank card before drawing down", code="card_not_bound", field="bank_card")
         make_quote(product=product, amount=amount, term=term, daily_rate=line.daily_rate,
@@ -99,6 +111,17 @@ def _reserve(*, uow: UnitOfWork, clock: Clock, line_id: int, amount: Decimal, te
         ))
         uow.commit()
         return drawdown, customer.card_token
+
+
+def _precheck(*, uow: UnitOfWork, line_id: int, amount: Decimal, term: int, method: RepaymentMethod | None) -> None:
+    """The plain checks, without a lock, so a request that cannot succeed is refused before the risk check
+    records it (they are repeated under the lock in ``_reserve``)."""
+    with uow:
+        line = require(uow.lines.get(line_id), "credit line", line_id, "line_id")
+        product = require(uow.products.get(line.product_code), "product", line.product_code, "product_code")
+        product.check_term(term)
+        product.check_method(method or product.default_method)
+        line.check_drawdown(amount, product)
 
 
 def _by_key(uow: UnitOfWork, scope: str, key: str) -> Drawdown | None:

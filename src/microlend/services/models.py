@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from microlend.clock import Clock
 from microlend.errors import ConflictError, MicrolendError, NotFoundError, ValidationError
+from microlend.services import config_cache
 from microlend.services.common import is_unique_violation
 from microlend.store.tables import model_events, model_versions
 from microlend.store.uow import UnitOfWork
@@ -459,6 +460,7 @@ def promote(*, uow: UnitOfWork, name: str, version: int, actor: str, clock: Cloc
             raise ConflictError("another model was promoted at the same time; look again and retry",
                                 code="champion_conflict") from exc
     log.info("model %s promoted to champion by %s", record.label, actor)
+    config_cache.invalidate()
     return record
 
 
@@ -483,6 +485,7 @@ def retire(*, uow: UnitOfWork, name: str, version: int, actor: str, clock: Clock
         record = _by_id(uow, target.id)
         uow.commit()
     log.info("model %s retired by %s", record.label, actor)
+    config_cache.invalidate()
     return record
 
 
@@ -514,6 +517,16 @@ def score(*, uow: UnitOfWork, applicant: Mapping[str, object], reasons: int = 4)
     if isinstance(reasons, bool) or not isinstance(reasons, int) or not 0 <= reasons <= MAX_REASONS:
         raise ValidationError(f"reasons must be from 0 to {MAX_REASONS}", code="invalid_reasons", field="reasons")
     record, model = _champion_loaded(uow)
+    return score_with(record, model, applicant, reasons=reasons)
+
+
+def champion_loaded(uow: UnitOfWork) -> tuple[ModelRecord, Any]:
+    """The champion's record and fitted model (``no_champion`` when none), for callers that cache it."""
+    return _champion_loaded(uow)
+
+
+def score_with(record: ModelRecord, model, applicant: Mapping[str, object], *, reasons: int = 4) -> ScoreResult:
+    """Score one applicant with an already loaded model (``score`` without the champion look-up)."""
     try:
         decision = model.score_one(applicant, reasons=reasons)
     except MicrolendError as exc:

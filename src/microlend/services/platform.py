@@ -10,10 +10,16 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from microlend.adapters.applicant_profile import ApplicantProfiles
+from microlend.adapters.bank_statements import SimulatedStatements, StatementsProvider
+from microlend.adapters.bureau import CreditBureau, SimulatedBureau
+from microlend.adapters.geo import GeoLocator, SimulatedGeo
+from microlend.adapters.kyc import KycProvider, SimulatedKyc
 from microlend.adapters.payment_rail import PaymentRail, SimulatedRail
 from microlend.adapters.sms import SimulatedSmsGateway, SmsGateway
 from microlend.clock import BookClock, Clock, SystemClock
 from microlend.config import Settings, get_settings
+from microlend.rules.velocity import VelocityStore
 from microlend.security.fields import FieldCipher
 from microlend.store.database import READ_ONLY, make_engine, make_session_factory
 from microlend.store.uow import UnitOfWork
@@ -27,12 +33,27 @@ class Platform:
     cipher: FieldCipher
     rail: PaymentRail
     sms: SmsGateway = field(default_factory=SimulatedSmsGateway)
+    #: Origination's outside sources (simulated unless a deployment wires real providers).
+    kyc: KycProvider = field(default_factory=SimulatedKyc)
+    bureau: CreditBureau | None = None
+    statements: StatementsProvider | None = None
+    geo: GeoLocator = field(default_factory=SimulatedGeo)
+    #: Velocity windows: the database by default, Redis when ``MICROLEND_REDIS_URL`` is set.
+    velocity: VelocityStore | None = None
     session_factory: object = field(init=False)
     read_session_factory: object = field(init=False)
+    #: Rule sets, policy, products and champion read by decisions (``services.config_cache``).
+    config_cache: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session_factory = make_session_factory(self.engine)
         self.read_session_factory = make_session_factory(self.engine.execution_options(**READ_ONLY))
+        if self.bureau is None or self.statements is None:
+            profiles = ApplicantProfiles()  # one shared set, so the bureau and statements describe the same person
+            self.bureau = self.bureau or SimulatedBureau(profiles, clock=self.clock)
+            self.statements = self.statements or SimulatedStatements(profiles, clock=self.clock)
+        if self.velocity is None:
+            self.velocity = velocity_store(self.settings, self.engine)
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, clock: Clock | None = None,
@@ -57,6 +78,19 @@ class Platform:
     def reader(self) -> UnitOfWork:
         """A unit of work that only reads: on SQLite it never waits for, or blocks, a writer."""
         return UnitOfWork(self.read_session_factory)  # type: ignore[arg-type]
+
+
+def velocity_store(settings: Settings, engine: Engine) -> VelocityStore:
+    """Redis when configured (shared counters, no database writes), else the database."""
+    if settings.redis_url:
+        import redis
+
+        from microlend.rules.velocity_redis import RedisVelocityStore
+
+        return RedisVelocityStore(redis.Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+    from microlend.rules.velocity_db import DatabaseVelocityStore
+
+    return DatabaseVelocityStore(engine)
 
 
 def simulated_rail(settings: Settings) -> PaymentRail:

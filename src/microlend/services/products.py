@@ -5,6 +5,7 @@ from __future__ import annotations
 from microlend.clock import Clock
 from microlend.errors import ConflictError
 from microlend.lending.products import REFERENCE_PRODUCT, LoanProduct, product_from_dict, validate_product
+from microlend.services import config_cache
 from microlend.services.common import require
 from microlend.store.uow import UnitOfWork
 
@@ -17,6 +18,7 @@ def create_product(*, uow: UnitOfWork, clock: Clock, data: dict) -> LoanProduct:
             raise ConflictError(f"product {product.code} already exists", code="product_exists", field="code")
         uow.products.add(product, at=clock.now())
         uow.commit()
+    config_cache.invalidate()
     return product
 
 

@@ -68,8 +68,43 @@ def load_demo(platform: Platform, *, customers_count: int = 6, book_loans: int =
             quote = loans.payoff_quote(uow=platform.uow(), clock=pay_clock, loan_id=dd.loan_id)
             repayments.repay(uow=platform.uow(), clock=pay_clock, rail=platform.rail, cipher=platform.cipher,
                              loan_id=dd.loan_id, amount=quote.total)
+    from microlend.simulation.demo_model import install_demo_scorecard
+
+    install_demo_scorecard(platform)  # so the demo applications are scored
+    load_demo_applications(platform)
     simulated = 0
     if book_loans > 0:
         simulated = build_book(platform.engine, loans=book_loans, as_of=today - timedelta(days=1),
                                cipher=platform.cipher, seed=DEMO_SEED, product=product, workers=0).customers
     return len(made) + simulated
+
+
+#: Applications decided through the real flow in the demo (a mix of approvals, rejections and reviews).
+DEMO_APPLICATIONS = 24
+
+
+def load_demo_applications(platform: Platform, *, count: int = DEMO_APPLICATIONS) -> dict[str, int]:
+    """Apply for ``count`` simulated people through the real origination flow (the demo scorecard must be
+    the champion for them to be scored; without one they go to review). Some share a device, so the
+    velocity rules have something to find; a few are steered to provider timeouts."""
+    from microlend.services.origination.applications import ApplicationInput, submit
+    from microlend.simulation.applicants import declared_income_of, industry_of
+
+    rng = random.Random(DEMO_SEED + 1)
+    today = platform.clock.business_date()
+    outcomes: dict[str, int] = {}
+    for n in range(count):
+        person = make_person(rng, on=today)
+        if n % 11 == 10 and hasattr(platform.bureau, "steer"):
+            platform.bureau.steer(person.id_number, "timeout")  # shows the fallback: review, never approve
+        profile = platform.bureau.profiles.profile(person.id_number) if hasattr(platform.bureau, "profiles") else None
+        income = declared_income_of(profile) if profile is not None else Decimal(rng.randrange(40, 200) * 100)
+        data = ApplicationInput(
+            name=person.name, id_number=person.id_number, phone=person.phone, bank_card=person.bank_card,
+            device_id=f"demo-device-{n // 4 if n % 8 == 7 else n:04d}", ip=f"36.{rng.randrange(1, 250)}.{n}.8",
+            declared_income=income, industry=industry_of(person.id_number), region=person.id_number[:2],
+            consent_given=True, consent_text_version="demo-consent-1", channel="demo")
+        view = submit(platform=platform, data=data, actor="demo", idempotency_scope="demo",
+                      idempotency_key=f"demo-application-{n}")
+        outcomes[view["status"]] = outcomes.get(view["status"], 0) + 1
+    return outcomes

@@ -446,3 +446,6 @@ velocity_events = Table(
     Index("ix_velocity_events_window", "kind", "key_kind", "key_value", "at"),
     Index("ix_velocity_events_at", "at"),  # pruning
 )
+
+# Origination tables share the metadata (imported last: they reference the tables above).
+from microlend.store import origination_tables  # noqa: E402,F401

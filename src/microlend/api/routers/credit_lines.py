@@ -6,10 +6,12 @@ from fastapi import APIRouter, Response, status
 
 from microlend.api import schemas, views
 from microlend.api.deps import IdempotencyKeyDep, IdPath, PlatformDep, PrincipalDep, StaffDep, ensure_visible
-from microlend.errors import BusinessRuleError
+from microlend.errors import BusinessRuleError, ValidationError
 from microlend.lending.products import RepaymentMethod
+from microlend.security.api_keys import Role
 from microlend.services import credit_lines, drawdowns
 from microlend.services.common import fingerprint
+from microlend.services.origination import drawdown_checks
 
 router = APIRouter(prefix="/v1/credit-lines", tags=["credit lines"])
 
@@ -69,11 +71,18 @@ def close(line_id: IdPath, body: schemas.ReasonBody, platform: PlatformDep, prin
 def draw_down(line_id: IdPath, body: schemas.DrawdownCreate, response: Response, platform: PlatformDep,
               principal: PrincipalDep, key: IdempotencyKeyDep):
     _visible_line(platform, principal, line_id)
+    if principal.role is Role.BORROWER and not body.device_id:
+        # The borrower's app always knows its device; without it the device rules could be dodged.
+        raise ValidationError("device_id is required when a borrower draws down", code="device_id_required",
+                              field="device_id")
     result = drawdowns.request_drawdown(
         uow=platform.uow(), rail=platform.rail, cipher=platform.cipher, clock=platform.clock, line_id=line_id,
         amount=body.amount, term=body.term, method=RepaymentMethod(body.method) if body.method else None,
         purpose=body.purpose, idempotency_scope=principal.key_id, idempotency_key=key,
         request_fingerprint=fingerprint({"line_id": line_id, **body.model_dump(mode="json")}),
+        risk_check=lambda: drawdown_checks.check_drawdown(platform=platform, line_id=line_id, amount=body.amount,
+                                                          term=body.term, device_id=body.device_id, ip=body.ip,
+                                                          actor=principal.actor),
     )
     if result.status == "failed":
         raise BusinessRuleError(f"the disbursement failed ({result.failure_code}); nothing was lent",

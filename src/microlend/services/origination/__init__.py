@@ -1,0 +1,1 @@
+"""Origination: applications, real-time risk checks, decisions, reviews and step-up verification."""
