@@ -39,6 +39,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/scoring.py
 	$(PY) benchmarks/scoring_quality.py
 	$(PY) benchmarks/rules.py
+	$(PY) benchmarks/decisions.py  # needs PostgreSQL on 127.0.0.1:5432 (see --postgres)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .coverage

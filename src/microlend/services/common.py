@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -50,3 +52,13 @@ def check_replay(existing, request_fingerprint: str | None):
 def is_unique_violation(exc: IntegrityError) -> bool:
     text = str(exc.orig).lower()
     return "unique" in text or "duplicate key" in text
+
+
+@contextmanager
+def session_of(uow) -> Iterator:
+    """The session of ``uow``: used as is when open (the caller's transaction), else opened here."""
+    if uow.session is not None:
+        yield uow.session
+        return
+    with uow:
+        yield uow.session

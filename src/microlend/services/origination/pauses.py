@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,6 +29,7 @@ from microlend.adapters.kyc import ELEMENTS
 from microlend.errors import NotFoundError, ValidationError
 from microlend.lending.customers import Customer
 from microlend.lending.identity import normalize_bank_card, normalize_name, normalize_phone, parse_id_number
+from microlend.services.common import session_of
 from microlend.store.origination_tables import customer_pauses, verifications
 from microlend.store.tables import customers
 from microlend.store.uow import UnitOfWork
@@ -107,14 +107,7 @@ _REASONS = {
 }
 
 
-@contextmanager
-def _session(uow: UnitOfWork):
-    """The session of ``uow``: used as is when open (the caller's transaction), else opened here."""
-    if uow.session is not None:
-        yield uow.session
-        return
-    with uow:
-        yield uow.session
+_session = session_of
 
 
 def _pause(row, *, created: bool = True) -> Pause:

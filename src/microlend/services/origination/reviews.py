@@ -16,7 +16,6 @@ administrator; the approval's event note says so. A case shows the applicant's n
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -25,7 +24,7 @@ from sqlalchemy import func, insert, select, update
 
 from microlend.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from microlend.security.masking import mask_name
-from microlend.services.common import check_amount
+from microlend.services.common import check_amount, session_of
 from microlend.store.origination_tables import applications, decision_records, review_cases, review_events
 from microlend.store.uow import UnitOfWork
 
@@ -92,14 +91,7 @@ def _jsonable(value):
 
 # --- reading --------------------------------------------------------------------------------
 
-@contextmanager
-def _session(uow: UnitOfWork):
-    """The session of ``uow``: used as is when open (the caller's transaction), else opened here."""
-    if uow.session is not None:
-        yield uow.session
-        return
-    with uow:
-        yield uow.session
+_session = session_of
 
 
 def _case(row, *, events=(), application=None) -> ReviewCase:
