@@ -171,19 +171,21 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader, source: str, seen: set[in
     return _Node(value, line, block=getattr(node, "style", None) in ("|", ">"))
 
 
-def _json_tree(text: str, source: str) -> _Node:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key!r}")
-            seen[key] = value
-        return seen
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` object hook: a key given twice is an error (JSON would silently keep the last)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
 
+
+def _json_tree(text: str, source: str) -> _Node:
     if len(text.encode("utf-8", errors="replace")) > MAX_RULE_SET_BYTES:
         raise _invalid(source, None, f"the rule set is larger than {MAX_RULE_SET_BYTES} bytes")
     try:
-        json.loads(text, object_pairs_hook=no_duplicates, parse_float=Decimal)
+        json.loads(text, object_pairs_hook=no_duplicate_keys, parse_float=Decimal)
     except RecursionError:
         raise _invalid(source, None, "the rule set is nested too deeply") from None
     except json.JSONDecodeError as exc:

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from microlend.errors import ValidationError
+from microlend.rules.language import no_duplicate_keys
 
 __all__ = ["BAND_ACTIONS", "MAX_COVER_SHARE_PLACES", "MAX_DESCRIPTION_CHARS", "MAX_INCOME_MULTIPLE",
            "MAX_INDUSTRY_CHARS", "MAX_INSURER_NAME_CHARS", "MAX_NAME_CHARS", "MAX_PLACES", "MAX_POLICY_BYTES",
@@ -415,18 +416,10 @@ _TOP_REQUIRED = ("name", "version", "bands", "unverified_income_factor", "debt_b
 
 
 def _load_json(text: str) -> Any:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key!r}")
-            seen[key] = value
-        return seen
-
     if len(text.encode("utf-8", errors="replace")) > MAX_POLICY_BYTES:
         raise _invalid("$", f"the policy is larger than {MAX_POLICY_BYTES} bytes")
     try:  # NaN and Infinity become Decimal so the number check names their path
-        return json.loads(text, object_pairs_hook=no_duplicates, parse_float=Decimal, parse_constant=Decimal)
+        return json.loads(text, object_pairs_hook=no_duplicate_keys, parse_float=Decimal, parse_constant=Decimal)
     except RecursionError:
         raise _invalid("$", "the policy is nested too deeply") from None
     except json.JSONDecodeError as exc:
