@@ -140,6 +140,10 @@ def test_a_decision_that_cannot_be_made_is_referred_not_left_half_done(platform,
     record = record_of(platform, view["id"])
     assert record["decision"]["error"] == "ArithmeticError"
     assert [r["code"] for r in view["reasons"]] == ["decision_failed"]
+    # the record of a decision that could not be made is backtested without errors, and does not move
+    report = backtest.backtest(uow=platform.reader(), candidate=builtin_rule_set("application"),
+                               stage="application")
+    assert report.evaluated == 1 and report.moved == 0
 
 
 def test_a_referred_grant_is_not_a_moved_decision_in_a_backtest(platform, champion, monkeypatch):

@@ -9,7 +9,6 @@ in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -216,6 +215,3 @@ def _reasons(outcome: str, evaluation: Evaluation, sources: Sources, policy: Pol
         reasons.append({"code": "approved", "en": "Approved", "zh": "审批通过"})
     return reasons
 
-
-def record_date(record: dict[str, Any]) -> date:
-    return date.fromisoformat(record["business_date"])
