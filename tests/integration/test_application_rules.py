@@ -6,13 +6,13 @@ the same histories giving the same decisions on the database velocity store and 
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from origination_helpers import application, application_row, good_person, hits, keys_of, record_of, submit
 from sqlalchemy import select
+from test_velocity_stores import _redis_store
 
 from microlend.rules.velocity import VelocityEvent
 from microlend.services.origination import block_list, pauses
@@ -29,24 +29,7 @@ def champion(platform):
     install_demo_scorecard(platform)
 
 
-def redis_store(request):
-    if not REDIS_URL:
-        pytest.skip("MICROLEND_TEST_REDIS_URL is not set")
-    import redis
-
-    from microlend.rules.velocity_redis import RedisVelocityStore
-
-    client = redis.Redis.from_url(REDIS_URL)
-    prefix = f"microlend-test:{uuid.uuid4().hex}"
-
-    def flush():
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
-
-    request.addfinalizer(flush)
-    return RedisVelocityStore(client, prefix=prefix)
+redis_store = _redis_store  # the velocity-store tests' fixture helper: a fresh prefix, flushed after
 
 
 _refs = iter(range(10**9))
